@@ -1,0 +1,28 @@
+import { SetMetadata } from '@nestjs/common';
+import { CAPABILITY_METADATA } from '../plugin-host.constants.js';
+import type { CapabilityOptions } from '../interfaces/capability.interface.js';
+import { assertCapabilitySlug, assertPluginSlug } from '../slug.util.js';
+
+/**
+ * Marks a provider or controller method as a capability, discovered at bootstrap and run by slug with
+ * `PluginHostService.runCapability(slug, input)` or `POST /capabilities/:slug/run`. The method receives
+ * `(input, ctx: CapabilityContext)` and is refused while its owning plugin is disabled.
+ *
+ * A malformed slug throws when the class is defined, not at the first call.
+ *
+ * @example
+ * ```ts
+ * @Capability('newsletter.send')
+ * async send(input: { subject: string }, ctx: CapabilityContext) { ... }
+ *
+ * @Capability({ slug: 'invoice.create', plugin: 'billing', description: 'Creates a draft invoice' })
+ * create(input: InvoiceInput) { ... }
+ * ```
+ */
+export function Capability(slugOrOptions: string | CapabilityOptions): MethodDecorator {
+  const options: CapabilityOptions =
+    typeof slugOrOptions === 'string' ? { slug: slugOrOptions } : { ...slugOrOptions };
+  assertCapabilitySlug(options.slug);
+  if (options.plugin !== undefined) assertPluginSlug(options.plugin);
+  return SetMetadata(CAPABILITY_METADATA, options);
+}

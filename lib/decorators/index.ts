@@ -1,0 +1,2 @@
+export * from './capability.decorator.js';
+export * from './hosted-plugin.decorator.js';

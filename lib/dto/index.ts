@@ -1,0 +1,1 @@
+export * from './plugin.dto.js';

@@ -1,0 +1,21 @@
+export * from './decorators/index.js';
+export * from './dto/index.js';
+export * from './entities/index.js';
+export * from './interfaces/index.js';
+export * from './stores/index.js';
+export * from './plugin-host.errors.js';
+export { PLUGIN_HOST_OPTIONS } from './plugin-host.module-definition.js';
+export {
+  CAPABILITY_METADATA,
+  HOSTED_PLUGIN_METADATA,
+  PLUGIN_HOST_EVENT_PREFIX,
+  PLUGIN_STORE,
+  PLUGIN_SLUG_PATTERN,
+  CAPABILITY_SLUG_PATTERN,
+} from './plugin-host.constants.js';
+export type { PluginHostErrorBody } from './plugin-host-exception.filter.js';
+export type { PluginHostDashboard } from './plugin-host.controller.js';
+export { PluginHostModule } from './plugin-host.module.js';
+export { PluginHostService } from './plugin-host.service.js';
+export { isCapabilitySlug, isPluginSlug } from './slug.util.js';
+export { mergePatch } from './json.util.js';

@@ -1,0 +1,71 @@
+import type { JsonObject, Plugin } from '../entities/plugin.entity.js';
+
+/** Options of `@Capability()` and `registerCapability()`. */
+export interface CapabilityOptions {
+  /** Capability slug: plugin-slug parts joined by dots. @example 'newsletter.send' */
+  slug: string;
+  /**
+   * Owning plugin slug. Defaults to the `@HostedPlugin` of the class, else the part of `slug` before
+   * the first dot, else the slug itself.
+   */
+  plugin?: string;
+  /** Shown in `GET /capabilities` and the admin page. */
+  description?: string;
+}
+
+/** What `capabilities()` and `GET /capabilities` list. */
+export interface CapabilityInfo {
+  /** @example 'newsletter.send' */
+  slug: string;
+  /** Owning plugin slug. */
+  plugin: string;
+  /** Whether the owning plugin is enabled right now. */
+  enabled: boolean;
+  /** From the decorator, if given. */
+  description?: string;
+}
+
+/** Per-call options a caller may pass to `runCapability`. */
+export interface RunCapabilityOptions {
+  /** The HTTP request that caused the call; used to resolve request-scoped providers. */
+  request?: unknown;
+  /** Who is calling; free text for logs and events. @default 'system' */
+  actor?: string;
+  /** Aborts the run cooperatively: the capability sees it as `ctx.signal`. */
+  signal?: AbortSignal;
+  /** The context of the capability making this call (set by `ctx.run`). */
+  parent?: CapabilityContext;
+}
+
+/**
+ * Second argument of every capability call.
+ *
+ * @typeParam TConfig the shape of the owning plugin's config.
+ */
+export interface CapabilityContext<TConfig extends JsonObject = JsonObject> {
+  /** The capability being run. @example 'newsletter.send' */
+  readonly slug: string;
+  /** Frozen snapshot of the owning plugin, taken when the call started. */
+  readonly plugin: Readonly<Omit<Plugin, 'config'>> & { readonly config: Readonly<TConfig> };
+  /** Who called; `system` for code. */
+  readonly actor: string;
+  /** The HTTP request, when the call came over REST or the caller passed one. */
+  readonly request?: unknown;
+  /** Aborted when the caller gives up. */
+  readonly signal?: AbortSignal;
+  /** The calling capability's context, when this call came from `ctx.run`. */
+  readonly parent?: CapabilityContext;
+  /** How many capabilities deep this call is (0 for a direct call). */
+  readonly depth: number;
+  /**
+   * Run another capability as part of this one, with the same request, actor and signal. The other
+   * capability's plugin must be enabled too.
+   */
+  run<TOut = unknown, TIn = unknown>(slug: string, input?: TIn): Promise<TOut>;
+}
+
+/** A capability implementation. */
+export type CapabilityHandler<TIn = any, TOut = any> = (
+  input: TIn,
+  ctx: CapabilityContext,
+) => TOut | Promise<TOut>;

@@ -1,0 +1,107 @@
+import type { CanActivate, Type } from '@nestjs/common';
+import type { HostedPluginOptions } from './hosted-plugin.interface.js';
+import type { PluginStore } from './plugin-store.interface.js';
+
+/** Actions the REST API performs; what `authorize` is asked about. */
+export type PluginHostAction =
+  | 'read'
+  | 'register'
+  | 'update'
+  | 'toggle'
+  | 'configure'
+  | 'remove'
+  | 'reorder'
+  | 'run';
+
+/** What `authorize` receives for every REST call. */
+export interface PluginHostAuthorizeContext {
+  /** The action the route performs. */
+  action: PluginHostAction;
+  /** The plugin or capability slug in the route, if any. */
+  slug?: string;
+  /** The framework request (Express or Fastify). */
+  request: unknown;
+}
+
+/**
+ * Options that may come from an async factory (`forRootAsync({ useFactory })`).
+ */
+export interface PluginHostModuleOptions {
+  /**
+   * Upper bound on records in the in-memory store (`store: 'memory'`). Past it, new records are refused
+   * with `STORE_FULL`; nothing is ever evicted.
+   * @default 10000
+   */
+  memoryLimit?: number;
+  /**
+   * Guards run on every REST route (classes are resolved through DI, or created if not providers).
+   * When given, they alone decide who may call the API; `allowAnonymous` is then ignored.
+   * @example [JwtAuthGuard, new RolesGuard('admin')]
+   */
+  guards?: Array<Type<CanActivate> | CanActivate>;
+  /**
+   * Without `guards`, GET routes are open and every other route answers 403. Set to `true` to open
+   * them all (development, or an app that protects the path itself).
+   * @default false
+   */
+  allowAnonymous?: boolean;
+  /**
+   * Per-action authorization, asked after the guards pass. Return `false` to answer 403.
+   * @example ({ action, slug }) => action !== 'remove' || slug !== 'billing'
+   */
+  authorize?: (context: PluginHostAuthorizeContext) => boolean | Promise<boolean>;
+  /**
+   * Plugin records to host at boot, inserted only if absent (like `@HostedPlugin` defaults).
+   * @example [{ slug: 'beta-dashboard', kind: 'feature', enabled: false, nav: true }]
+   */
+  plugins?: HostedPluginOptions[];
+  /**
+   * Largest config accepted, in bytes of its JSON form. Bigger answers 413.
+   * @default 262144
+   */
+  maxConfigBytes?: number;
+  /**
+   * Deepest nesting accepted in a config, a capability input over REST, or a patch.
+   * @default 32
+   */
+  maxJsonDepth?: number;
+}
+
+/**
+ * Settings that shape the module itself (which providers and controllers exist). They sit at the top
+ * level of both `forRoot({...})` and `forRootAsync({...})`, since an async factory cannot change imports.
+ */
+export interface PluginHostModuleExtras {
+  /**
+   * Register the module globally, so `PluginHostService` can be injected anywhere.
+   * @default true
+   */
+  isGlobal?: boolean;
+  /**
+   * Where the REST API is mounted, or `false` to mount no controller.
+   * @default 'api/plugin-host'
+   */
+  path?: string | false;
+  /**
+   * Where plugin records live: `'typeorm'` (the app's TypeORM data source, table `plugins`),
+   * `'memory'` (bounded, lost on restart), or your own {@link PluginStore}.
+   * @default 'typeorm'
+   */
+  store?: 'typeorm' | 'memory' | PluginStore;
+  /**
+   * Name of the TypeORM data source to use with `store: 'typeorm'`.
+   * @default the default data source
+   */
+  dataSource?: string;
+}
+
+/** Everything `PluginHostModule.forRoot()` accepts. */
+export type PluginHostModuleForRootOptions = PluginHostModuleOptions & PluginHostModuleExtras;
+
+/** Options with every default filled in. */
+export type ResolvedPluginHostOptions = Required<
+  Omit<PluginHostModuleOptions, 'authorize' | 'guards'>
+> &
+  Pick<PluginHostModuleOptions, 'authorize'> & {
+    guards: Array<Type<CanActivate> | CanActivate>;
+  };

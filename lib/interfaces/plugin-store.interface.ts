@@ -1,0 +1,40 @@
+import type { Plugin } from '../entities/plugin.entity.js';
+
+/** One conditional write: store `next` only if the stored version is still `expectedVersion`. */
+export interface PluginWrite {
+  /** The full record to store (its `version` is already `expectedVersion + 1`). */
+  next: Plugin;
+  /** The version the writer read; the write is refused if the stored one differs. */
+  expectedVersion: number;
+}
+
+/**
+ * Where plugin records live. The service keeps every record in memory for reads and goes through the
+ * store for every write; the conditional methods (`insert`, `write`, `delete` with a version) are what
+ * make concurrent writers from several instances safe.
+ *
+ * Implementations: {@link InMemoryPluginStore}, {@link TypeOrmPluginStore}; pass your own instance as
+ * the `store` option.
+ */
+export interface PluginStore {
+  /** Every record, in any order. */
+  all(): Promise<Plugin[]>;
+  /** One record, or `null`. */
+  get(slug: string): Promise<Plugin | null>;
+  /** Unconditional insert-or-replace of the whole record. */
+  upsert(plugin: Plugin): Promise<Plugin>;
+  /** Insert if no record has this slug. Resolves `true` if inserted, `false` if one already existed. */
+  insert(plugin: Plugin): Promise<boolean>;
+  /**
+   * Apply every write atomically, each only if its record is still at `expectedVersion`.
+   * Resolves `false` (and writes nothing) if any record moved on or is gone.
+   */
+  write(writes: readonly PluginWrite[]): Promise<boolean>;
+  /**
+   * Delete a record. With `expectedVersion`, only if it is still at that version.
+   * Resolves `true` if a record was deleted.
+   */
+  delete(slug: string, expectedVersion?: number): Promise<boolean>;
+  /** Human-readable description for logs, e.g. `typeorm(postgres)`. */
+  readonly description?: string;
+}

@@ -1,0 +1,106 @@
+import { FORBIDDEN_KEYS } from './plugin-host.constants.js';
+import type { JsonObject, JsonValue } from './entities/plugin.entity.js';
+import { PluginValidationError } from './plugin-host.errors.js';
+import { MESSAGES } from './plugin-host.messages.js';
+
+/** Whether `value` is a plain object (not an array, not null, not a class instance). */
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+/**
+ * Checks that `value` is pure JSON no deeper than `maxDepth`, with none of the keys that enable
+ * prototype pollution. Collects every violation (up to 20) instead of stopping at the first.
+ */
+export function jsonViolations(value: unknown, maxDepth: number, root = '$'): string[] {
+  const problems: string[] = [];
+  const visit = (node: unknown, path: string, depth: number): void => {
+    if (problems.length >= 20) return;
+    if (node === null || typeof node === 'string' || typeof node === 'boolean') return;
+    if (typeof node === 'number') {
+      if (!Number.isFinite(node)) problems.push(MESSAGES.notJson(path));
+      return;
+    }
+    if (depth >= maxDepth) {
+      problems.push(MESSAGES.tooDeep(maxDepth));
+      return;
+    }
+    if (Array.isArray(node)) {
+      node.forEach((item, i) => visit(item, `${path}[${i}]`, depth + 1));
+      return;
+    }
+    if (!isPlainObject(node)) {
+      problems.push(MESSAGES.notJson(path));
+      return;
+    }
+    for (const key of Object.keys(node)) {
+      const child = `${path}.${key}`;
+      if (FORBIDDEN_KEYS.has(key)) problems.push(MESSAGES.forbiddenKey(child));
+      else visit(node[key], child, depth + 1);
+    }
+  };
+  visit(value, root, 0);
+  return problems;
+}
+
+/** Throws `PluginValidationError` listing every problem unless `value` is a safe JSON object. */
+export function assertJsonObject(
+  value: unknown,
+  maxDepth: number,
+  notObjectMessage: string,
+): asserts value is JsonObject {
+  if (!isPlainObject(value)) throw new PluginValidationError(notObjectMessage);
+  const problems = jsonViolations(value, maxDepth);
+  if (problems.length) throw new PluginValidationError(problems[0], problems);
+}
+
+/**
+ * JSON Merge Patch (RFC 7396): objects merge recursively, `null` deletes a key, anything else
+ * (arrays included) replaces. Returns a new object; neither argument is changed.
+ */
+export function mergePatch(target: JsonObject, patch: JsonObject): JsonObject {
+  const result: JsonObject = { ...target };
+  for (const key of Object.keys(patch)) {
+    const value = patch[key];
+    if (value === null) {
+      delete result[key];
+    } else if (isPlainObject(value)) {
+      const current = result[key];
+      result[key] = mergePatch(isPlainObject(current) ? (current as JsonObject) : {}, value as JsonObject);
+    } else {
+      result[key] = value;
+    }
+  }
+  return result;
+}
+
+/** Deep copy of JSON data (structured, so dates and the like never sneak in). */
+export function cloneJson<T extends JsonValue>(value: T): T {
+  return JSON.parse(JSON.stringify(value)) as T;
+}
+
+/** Freezes an object graph in place and returns it. */
+export function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);
+  }
+  return value;
+}
+
+/** Size of `value`'s JSON form in UTF-8 bytes. */
+export function jsonByteLength(value: JsonValue): number {
+  return Buffer.byteLength(JSON.stringify(value), 'utf8');
+}
+
+/** Reads a dotted path (`smtp.host`) out of a config. */
+export function readPath(source: JsonObject, path: string): JsonValue | undefined {
+  let node: JsonValue | undefined = source;
+  for (const part of path.split('.')) {
+    if (!isPlainObject(node) || !Object.prototype.hasOwnProperty.call(node, part)) return undefined;
+    node = (node as JsonObject)[part];
+  }
+  return node;
+}

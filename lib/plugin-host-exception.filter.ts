@@ -1,0 +1,115 @@
+import {
+  Catch,
+  HttpException,
+  HttpStatus,
+  Logger,
+  type ArgumentsHost,
+  type ExceptionFilter,
+} from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import { randomUUID } from 'node:crypto';
+import { CapabilityFailedError, PluginHostError, PluginValidationError } from './plugin-host.errors.js';
+
+/** The JSON body of every error the REST API answers. */
+export interface PluginHostErrorBody {
+  statusCode: number;
+  /** Stable code, e.g. `PLUGIN_NOT_FOUND`. */
+  code: string;
+  message: string;
+  /** Every violation, for `VALIDATION_FAILED`. */
+  errors?: string[];
+  /** Matches the server log line, for 500s. */
+  correlationId?: string;
+}
+
+const CODE_BY_STATUS: Record<number, string> = {
+  400: 'VALIDATION_FAILED',
+  401: 'UNAUTHORIZED',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  405: 'METHOD_NOT_ALLOWED',
+  409: 'CONFLICT',
+  412: 'VERSION_CONFLICT',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  429: 'TOO_MANY_REQUESTS',
+  500: 'INTERNAL_ERROR',
+  503: 'STORE_UNAVAILABLE',
+};
+
+/**
+ * Turns every error on the module's routes into `{ statusCode, code, message }` JSON. Unknown errors
+ * become a 500 with a correlation id and no internal detail; the detail goes to the log.
+ */
+@Catch()
+export class PluginHostExceptionFilter implements ExceptionFilter {
+  private readonly logger = new Logger('PluginHost');
+
+  constructor(private readonly adapterHost: HttpAdapterHost) {}
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const body = this.toBody(exception);
+    const { httpAdapter } = this.adapterHost;
+    httpAdapter.reply(host.switchToHttp().getResponse(), body, body.statusCode);
+  }
+
+  private toBody(exception: unknown): PluginHostErrorBody {
+    if (exception instanceof CapabilityFailedError) {
+      return {
+        statusCode: exception.status,
+        code: exception.code,
+        message: exception.message,
+        correlationId: exception.correlationId,
+      };
+    }
+    if (exception instanceof PluginHostError) {
+      const body: PluginHostErrorBody = {
+        statusCode: exception.status,
+        code: exception.code,
+        message: exception.message,
+      };
+      if (exception instanceof PluginValidationError && exception.errors.length > 1) {
+        body.errors = exception.errors;
+      }
+      return body;
+    }
+    if (exception instanceof HttpException) return fromHttpException(exception);
+    // Body-parser errors (malformed JSON, too large) carry an HTTP status but are not HttpExceptions.
+    const status = (exception as { status?: unknown })?.status;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      return {
+        statusCode: status,
+        code: CODE_BY_STATUS[status] ?? 'BAD_REQUEST',
+        message: (exception as Error).message,
+      };
+    }
+    const correlationId = randomUUID();
+    this.logger.error(
+      `Unhandled error [${correlationId}]: ${(exception as Error)?.stack ?? String(exception)}`,
+    );
+    return {
+      statusCode: HttpStatus.INTERNAL_SERVER_ERROR,
+      code: 'INTERNAL_ERROR',
+      message: 'Internal server error.',
+      correlationId,
+    };
+  }
+}
+
+function fromHttpException(exception: HttpException): PluginHostErrorBody {
+  const statusCode = exception.getStatus();
+  const response = exception.getResponse();
+  const details = typeof response === 'object' && response !== null ? (response as Record<string, unknown>) : {};
+  const raw = details.message ?? exception.message;
+  const errors = Array.isArray(raw) ? raw.map(String) : undefined;
+  const body: PluginHostErrorBody = {
+    statusCode,
+    code:
+      typeof details.code === 'string'
+        ? details.code
+        : (CODE_BY_STATUS[statusCode] ?? (statusCode >= 500 ? 'INTERNAL_ERROR' : 'ERROR')),
+    message: errors ? errors.join('; ') : String(raw),
+  };
+  if (errors && errors.length > 1) body.errors = errors;
+  return body;
+}

@@ -1,0 +1,25 @@
+import { Injectable, type Type } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { CAPABILITY_METADATA, HOSTED_PLUGIN_METADATA } from './plugin-host.constants.js';
+import type { CapabilityOptions } from './interfaces/capability.interface.js';
+import type { HostedPluginOptions } from './interfaces/hosted-plugin.interface.js';
+
+/** Reads the module's decorator metadata; tolerates targets that are not objects or functions. */
+@Injectable()
+export class PluginHostMetadataAccessor {
+  constructor(private readonly reflector: Reflector) {}
+
+  getCapability(target: unknown): CapabilityOptions | undefined {
+    if (!isTarget(target)) return undefined;
+    return this.reflector.get<CapabilityOptions | undefined>(CAPABILITY_METADATA, target);
+  }
+
+  getHostedPlugin(target: unknown): HostedPluginOptions | undefined {
+    if (!isTarget(target)) return undefined;
+    return this.reflector.get<HostedPluginOptions | undefined>(HOSTED_PLUGIN_METADATA, target as Type);
+  }
+}
+
+function isTarget(target: unknown): target is Type | ((...args: unknown[]) => unknown) {
+  return typeof target === 'function';
+}

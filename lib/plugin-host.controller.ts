@@ -1,0 +1,216 @@
+import {
+  Body,
+  Delete,
+  Get,
+  Headers,
+  HttpCode,
+  HttpException,
+  Logger,
+  Param,
+  Patch,
+  Post,
+  Put,
+  Query,
+  Req,
+  Res,
+  SetMetadata,
+  UseFilters,
+  UseGuards,
+  ValidationPipe,
+} from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { ReorderPluginsDto, RegisterPluginDto, TogglePluginDto, UpdatePluginDto } from './dto/plugin.dto.js';
+import type { JsonObject, Plugin } from './entities/plugin.entity.js';
+import type { CapabilityInfo } from './interfaces/capability.interface.js';
+import type { NavItem } from './interfaces/hosted-plugin.interface.js';
+import type { PluginHostAction } from './interfaces/plugin-host-options.interface.js';
+import { PluginHostAccessGuard } from './plugin-host-access.guard.js';
+import { PluginHostBodyPipe } from './plugin-host-body.pipe.js';
+import { PLUGIN_HOST_ACTION_METADATA } from './plugin-host.constants.js';
+import { CapabilityFailedError, PluginHostError, PluginValidationError } from './plugin-host.errors.js';
+import { PluginHostExceptionFilter } from './plugin-host-exception.filter.js';
+import { PluginHostService } from './plugin-host.service.js';
+import { assertCapabilitySlug, assertPluginSlug } from './slug.util.js';
+
+/** Marks the action a route performs, for the access guard and `authorize`. */
+const Action = (action: PluginHostAction) => SetMetadata(PLUGIN_HOST_ACTION_METADATA, action);
+
+const dto = new ValidationPipe({
+  whitelist: true,
+  forbidNonWhitelisted: true,
+  transform: true,
+  stopAtFirstError: false,
+  exceptionFactory: (errors) => {
+    const messages = errors.flatMap((e) => Object.values(e.constraints ?? { invalid: `${e.property} is invalid` }));
+    return new PluginValidationError(messages.join('; '), messages);
+  },
+});
+
+/** `GET /dashboard`. */
+export interface PluginHostDashboard {
+  plugins: readonly Plugin[];
+  nav: NavItem[];
+  capabilities: CapabilityInfo[];
+  counts: { total: number; enabled: number };
+}
+
+/**
+ * The REST API. Mounted at the module's `path` (default `api/plugin-host`) by {@link PluginHostModule}
+ * through a subclass carrying `@Controller(path)`; this class itself has no route prefix.
+ */
+@UseGuards(PluginHostAccessGuard)
+@UseFilters(PluginHostExceptionFilter)
+export class PluginHostController {
+  private readonly logger = new Logger('PluginHost');
+
+  constructor(private readonly host: PluginHostService) {}
+
+  @Get('plugins')
+  @Action('read')
+  list(): readonly Plugin[] {
+    return this.host.list();
+  }
+
+  @Get('plugins/:slug')
+  @Action('read')
+  get(@Param('slug') slug: string, @Res({ passthrough: true }) response: unknown): Plugin {
+    const plugin = this.host.get(slug);
+    setHeader(response, 'ETag', `"${plugin.version}"`);
+    return plugin;
+  }
+
+  @Post('plugins')
+  @Action('register')
+  register(@Body(PluginHostBodyPipe, dto) body: RegisterPluginDto, @Req() request: unknown): Promise<Plugin> {
+    return this.host.register({ ...body }, { actor: actorOf(request) });
+  }
+
+  @Patch('plugins/:slug')
+  @Action('update')
+  update(
+    @Param('slug') slug: string,
+    @Body(PluginHostBodyPipe, dto) body: UpdatePluginDto,
+    @Headers('if-match') ifMatch: string | undefined,
+    @Req() request: unknown,
+  ): Promise<Plugin> {
+    assertPluginSlug(slug);
+    return this.host.update(slug, { ...body }, mutation(ifMatch, request));
+  }
+
+  @Delete('plugins/:slug')
+  @Action('remove')
+  @HttpCode(204)
+  async remove(
+    @Param('slug') slug: string,
+    @Headers('if-match') ifMatch: string | undefined,
+    @Req() request: unknown,
+  ): Promise<void> {
+    assertPluginSlug(slug);
+    await this.host.remove(slug, mutation(ifMatch, request));
+  }
+
+  @Post('plugins/:slug/toggle')
+  @Action('toggle')
+  @HttpCode(200)
+  toggle(
+    @Param('slug') slug: string,
+    @Body(PluginHostBodyPipe, dto) body: TogglePluginDto,
+    @Headers('if-match') ifMatch: string | undefined,
+    @Req() request: unknown,
+  ): Promise<Plugin> {
+    assertPluginSlug(slug);
+    return this.host.toggle(slug, body.enabled, mutation(ifMatch, request));
+  }
+
+  @Post('plugins/:slug/configure')
+  @Action('configure')
+  @HttpCode(200)
+  configure(
+    @Param('slug') slug: string,
+    @Body(PluginHostBodyPipe) patch: JsonObject,
+    @Headers('if-match') ifMatch: string | undefined,
+    @Req() request: unknown,
+  ): Promise<Plugin> {
+    assertPluginSlug(slug);
+    return this.host.configure(slug, patch, mutation(ifMatch, request));
+  }
+
+  @Put('nav/order')
+  @Action('reorder')
+  reorder(@Body(PluginHostBodyPipe, dto) body: ReorderPluginsDto, @Req() request: unknown): Promise<readonly Plugin[]> {
+    return this.host.reorder(body.slugs, { actor: actorOf(request) });
+  }
+
+  @Get('nav')
+  @Action('read')
+  nav(@Query('lang') lang?: string): NavItem[] {
+    if (lang !== undefined && lang !== 'en' && lang !== 'ar') {
+      throw new PluginValidationError('lang must be "en" or "ar".');
+    }
+    return this.host.nav(lang);
+  }
+
+  @Get('dashboard')
+  @Action('read')
+  dashboard(): PluginHostDashboard {
+    const plugins = this.host.list();
+    return {
+      plugins,
+      nav: this.host.nav(),
+      capabilities: this.host.capabilities(),
+      counts: { total: plugins.length, enabled: plugins.filter((p) => p.enabled).length },
+    };
+  }
+
+  @Get('capabilities')
+  @Action('read')
+  capabilities(): CapabilityInfo[] {
+    return this.host.capabilities();
+  }
+
+  @Post('capabilities/:slug/run')
+  @Action('run')
+  @HttpCode(200)
+  async run(
+    @Param('slug') slug: string,
+    @Body(PluginHostBodyPipe) input: Record<string, unknown>,
+    @Req() request: unknown,
+  ): Promise<{ output: unknown }> {
+    assertCapabilitySlug(slug);
+    try {
+      const output = await this.host.runCapability(slug, input, { request, actor: actorOf(request) });
+      return { output: output === undefined ? null : output };
+    } catch (error) {
+      if (error instanceof PluginHostError || error instanceof HttpException) throw error;
+      const correlationId = randomUUID();
+      this.logger.error(
+        `Capability "${slug}" failed [${correlationId}]: ${(error as Error)?.stack ?? String(error)}`,
+      );
+      throw new CapabilityFailedError(slug, correlationId, error);
+    }
+  }
+}
+
+function mutation(ifMatch: string | undefined, request: unknown) {
+  return { expectedVersion: parseIfMatch(ifMatch), actor: actorOf(request) };
+}
+
+/** `If-Match: "3"` (or `W/"3"`, or `3`) to a version; `*` means any. */
+function parseIfMatch(value: string | undefined): number | undefined {
+  if (value === undefined || value.trim() === '*') return undefined;
+  const match = /^\s*(?:W\/)?"?(\d{1,15})"?\s*$/.exec(value);
+  if (!match) throw new PluginValidationError('If-Match must be a plugin version, e.g. "3".');
+  return Number(match[1]);
+}
+
+function actorOf(request: unknown): string {
+  const user = (request as { user?: { id?: unknown; username?: unknown; sub?: unknown } })?.user;
+  const id = user?.username ?? user?.id ?? user?.sub;
+  return id === undefined || id === null ? 'anonymous' : String(id);
+}
+
+function setHeader(response: unknown, name: string, value: string): void {
+  const target = response as { header?: (n: string, v: string) => unknown; setHeader?: (n: string, v: string) => unknown };
+  if (typeof target.setHeader === 'function') target.setHeader(name, value);
+  else if (typeof target.header === 'function') target.header(name, value);
+}

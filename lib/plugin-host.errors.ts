@@ -1,0 +1,205 @@
+import { MESSAGES } from './plugin-host.messages.js';
+
+/**
+ * Stable machine-readable codes carried by every error the module raises, and by the `code` field of
+ * every JSON error body the REST API answers.
+ */
+export type PluginHostErrorCode =
+  | 'VALIDATION_FAILED'
+  | 'FORBIDDEN'
+  | 'PLUGIN_NOT_FOUND'
+  | 'CAPABILITY_NOT_FOUND'
+  | 'PLUGIN_EXISTS'
+  | 'PLUGIN_DISABLED'
+  | 'PLUGIN_IN_USE'
+  | 'VERSION_CONFLICT'
+  | 'WRITE_CONFLICT'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'CAPABILITY_FAILED'
+  | 'DUPLICATE_CAPABILITY'
+  | 'DUPLICATE_HOSTED_PLUGIN'
+  | 'STORE_FULL'
+  | 'STORE_UNAVAILABLE';
+
+/**
+ * Base class of every error the module throws. `status` is the HTTP status the REST API answers with;
+ * `code` is stable across versions and safe to branch on.
+ */
+export abstract class PluginHostError extends Error {
+  /** Stable error code, also sent as `code` in REST error bodies. */
+  abstract readonly code: PluginHostErrorCode;
+  /** HTTP status the REST API maps this error to. */
+  abstract readonly status: number;
+
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** Input that breaks a rule: a bad slug, a non-object config, a forbidden key. HTTP 400. */
+export class PluginValidationError extends PluginHostError {
+  readonly code = 'VALIDATION_FAILED';
+  readonly status = 400;
+  /** Every violation found, when there is more than one. */
+  readonly errors: string[];
+
+  constructor(message: string, errors: string[] = [message]) {
+    super(message);
+    this.errors = errors;
+  }
+}
+
+/** No plugin is hosted under this slug. HTTP 404. */
+export class PluginNotFoundError extends PluginHostError {
+  readonly code = 'PLUGIN_NOT_FOUND';
+  readonly status = 404;
+
+  constructor(readonly slug: string) {
+    super(MESSAGES.pluginNotFound(slug));
+  }
+}
+
+/** `register` of a slug that already has a record. HTTP 409. */
+export class PluginExistsError extends PluginHostError {
+  readonly code = 'PLUGIN_EXISTS';
+  readonly status = 409;
+
+  constructor(readonly slug: string) {
+    super(MESSAGES.pluginExists(slug));
+  }
+}
+
+/** A capability was run while its owning plugin is disabled. HTTP 409. */
+export class PluginDisabledError extends PluginHostError {
+  readonly code = 'PLUGIN_DISABLED';
+  readonly status = 409;
+
+  constructor(
+    readonly plugin: string,
+    readonly capability: string,
+  ) {
+    super(MESSAGES.pluginDisabled(plugin, capability));
+  }
+}
+
+/** `remove` of a plugin that still owns registered capabilities. HTTP 409. */
+export class PluginInUseError extends PluginHostError {
+  readonly code = 'PLUGIN_IN_USE';
+  readonly status = 409;
+
+  constructor(
+    readonly slug: string,
+    readonly capabilities: string[],
+  ) {
+    super(MESSAGES.pluginInUse(slug, capabilities));
+  }
+}
+
+/** No capability is registered under this slug. HTTP 404. */
+export class CapabilityNotFoundError extends PluginHostError {
+  readonly code = 'CAPABILITY_NOT_FOUND';
+  readonly status = 404;
+
+  constructor(readonly slug: string) {
+    super(MESSAGES.capabilityNotFound(slug));
+  }
+}
+
+/**
+ * A capability threw. The service rethrows the capability's own error; the REST layer wraps it in this
+ * error (HTTP 500) so no internal message or stack reaches the client.
+ */
+export class CapabilityFailedError extends PluginHostError {
+  readonly code = 'CAPABILITY_FAILED';
+  readonly status = 500;
+
+  constructor(
+    readonly slug: string,
+    readonly correlationId: string,
+    cause?: unknown,
+  ) {
+    super(MESSAGES.capabilityFailed(slug), { cause });
+  }
+}
+
+/** Two methods declare the same capability slug. Raised at bootstrap. */
+export class DuplicateCapabilityError extends PluginHostError {
+  readonly code = 'DUPLICATE_CAPABILITY';
+  readonly status = 409;
+
+  constructor(
+    readonly slug: string,
+    first: string,
+    second: string,
+  ) {
+    super(MESSAGES.duplicateCapability(slug, first, second));
+  }
+}
+
+/** Two classes declare `@HostedPlugin` for one slug with different defaults. Raised at bootstrap. */
+export class DuplicateHostedPluginError extends PluginHostError {
+  readonly code = 'DUPLICATE_HOSTED_PLUGIN';
+  readonly status = 409;
+
+  constructor(
+    readonly slug: string,
+    first: string,
+    second: string,
+  ) {
+    super(MESSAGES.duplicateHostedPlugin(slug, first, second));
+  }
+}
+
+/** The client's `expectedVersion` / `If-Match` is stale. HTTP 412; nothing was written. */
+export class PluginVersionConflictError extends PluginHostError {
+  readonly code = 'VERSION_CONFLICT';
+  readonly status = 412;
+
+  constructor(
+    readonly slug: string,
+    readonly expectedVersion: number,
+    readonly actualVersion: number,
+  ) {
+    super(MESSAGES.versionConflict(slug, expectedVersion, actualVersion));
+  }
+}
+
+/** A write lost the compare-and-set race too many times in a row. HTTP 409; nothing was written. */
+export class PluginWriteConflictError extends PluginHostError {
+  readonly code = 'WRITE_CONFLICT';
+  readonly status = 409;
+
+  constructor(
+    readonly slug: string,
+    attempts: number,
+  ) {
+    super(MESSAGES.writeContention(slug, attempts));
+  }
+}
+
+/** A config over `maxConfigBytes`. HTTP 413. */
+export class PluginPayloadTooLargeError extends PluginHostError {
+  readonly code = 'PAYLOAD_TOO_LARGE';
+  readonly status = 413;
+}
+
+/** The in-memory store is at its `memoryLimit`; it never evicts. HTTP 507. */
+export class PluginStoreFullError extends PluginHostError {
+  readonly code = 'STORE_FULL';
+  readonly status = 507;
+
+  constructor(readonly limit: number) {
+    super(MESSAGES.storeFull(limit));
+  }
+}
+
+/** The store could not be reached for a write. HTTP 503; memory was not changed. */
+export class PluginStoreUnavailableError extends PluginHostError {
+  readonly code = 'STORE_UNAVAILABLE';
+  readonly status = 503;
+
+  constructor(cause?: unknown) {
+    super(MESSAGES.storeUnavailable, { cause });
+  }
+}

@@ -1,0 +1,143 @@
+import { Controller, Module, type DynamicModule, type Provider, type Type } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
+import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
+import type { DataSource } from 'typeorm';
+import { CapabilityRegistry } from './capability.registry.js';
+import { Plugin } from './entities/plugin.entity.js';
+import type {
+  PluginHostModuleExtras,
+  PluginHostModuleOptions,
+} from './interfaces/plugin-host-options.interface.js';
+import type { PluginStore } from './interfaces/plugin-store.interface.js';
+import { PluginHostAccessGuard } from './plugin-host-access.guard.js';
+import { PluginHostBodyPipe } from './plugin-host-body.pipe.js';
+import { PLUGIN_HOST_EXTRAS, PLUGIN_STORE } from './plugin-host.constants.js';
+import { PluginHostController } from './plugin-host.controller.js';
+import { PluginHostExceptionFilter } from './plugin-host-exception.filter.js';
+import { PluginHostExplorer } from './plugin-host.explorer.js';
+import { PluginHostMetadataAccessor } from './plugin-host-metadata.accessor.js';
+import {
+  ASYNC_OPTIONS_TYPE,
+  ConfigurableModuleClass,
+  DEFAULT_EXTRAS,
+  MODULE_OPTIONS_TOKEN,
+  OPTIONS_TYPE,
+  PLUGIN_HOST_RESOLVED_OPTIONS,
+} from './plugin-host.module-definition.js';
+import { resolvePluginHostOptions } from './plugin-host.options.js';
+import { PluginHostService } from './plugin-host.service.js';
+import { InMemoryPluginStore } from './stores/in-memory-plugin.store.js';
+import { TypeOrmPluginStore } from './stores/typeorm-plugin.store.js';
+
+/**
+ * The runtime plugin layer. Import once, in the root module:
+ *
+ * @example
+ * ```ts
+ * @Module({
+ *   imports: [
+ *     TypeOrmModule.forRoot({ type: 'better-sqlite3', database: 'data/app.db', autoLoadEntities: true, synchronize: true }),
+ *     EventEmitterModule.forRoot(),
+ *     PluginHostModule.forRoot({ allowAnonymous: true }),
+ *   ],
+ * })
+ * export class AppModule {}
+ * ```
+ *
+ * `forRootAsync({ useFactory, inject, imports })` takes the same options from a factory; the settings
+ * that shape the module (`store`, `dataSource`, `path`, `isGlobal`) stay at its top level.
+ */
+@Module({
+  imports: [DiscoveryModule],
+  providers: [
+    PluginHostService,
+    CapabilityRegistry,
+    PluginHostExplorer,
+    PluginHostMetadataAccessor,
+    PluginHostAccessGuard,
+    PluginHostBodyPipe,
+    PluginHostExceptionFilter,
+    {
+      provide: PLUGIN_HOST_RESOLVED_OPTIONS,
+      useFactory: resolvePluginHostOptions,
+      inject: [MODULE_OPTIONS_TOKEN],
+    },
+  ],
+  exports: [PluginHostService],
+})
+export class PluginHostModule extends ConfigurableModuleClass {
+  /** Hosts plugins with options known up front. */
+  static override forRoot(options: typeof OPTIONS_TYPE = {}): DynamicModule {
+    return shape(super.forRoot(options), options);
+  }
+
+  /** Hosts plugins with options from a factory, class or existing provider. */
+  static override forRootAsync(options: typeof ASYNC_OPTIONS_TYPE): DynamicModule {
+    return shape(super.forRootAsync(options), options);
+  }
+}
+
+/** Adds what the shape settings decide: the store provider, its imports, and the mounted controller. */
+function shape(definition: DynamicModule, given: PluginHostModuleExtras): DynamicModule {
+  const extras = { ...DEFAULT_EXTRAS, ...withoutUndefined(given) };
+  const { store, dataSource } = extras;
+  const imports = [...(definition.imports ?? [])];
+  let storeProvider: Provider;
+  if (store === 'typeorm') {
+    imports.push(TypeOrmModule.forFeature([Plugin], dataSource));
+    storeProvider = {
+      provide: PLUGIN_STORE,
+      useFactory: (source: DataSource) => new TypeOrmPluginStore(source),
+      inject: [getDataSourceToken(dataSource)],
+    };
+  } else if (store === 'memory') {
+    storeProvider = {
+      provide: PLUGIN_STORE,
+      useFactory: (options: PluginHostModuleOptions) =>
+        new InMemoryPluginStore(resolvePluginHostOptions(options).memoryLimit),
+      inject: [MODULE_OPTIONS_TOKEN],
+    };
+  } else if (isPluginStore(store)) {
+    storeProvider = { provide: PLUGIN_STORE, useValue: store };
+  } else {
+    throw new TypeError(
+      `PluginHostModule: store must be 'typeorm', 'memory' or a PluginStore instance, got ${String(store)}.`,
+    );
+  }
+  const controllers: Type[] = [];
+  if (extras.path !== false) controllers.push(mountedController(extras.path));
+  return {
+    ...definition,
+    global: extras.isGlobal,
+    imports,
+    controllers: [...(definition.controllers ?? []), ...controllers],
+    providers: [
+      ...(definition.providers ?? []),
+      storeProvider,
+      { provide: PLUGIN_HOST_EXTRAS, useValue: extras },
+    ],
+    exports: [...(definition.exports ?? []), PLUGIN_STORE, PLUGIN_HOST_EXTRAS],
+  };
+}
+
+function mountedController(path: string): Type {
+  if (typeof path !== 'string') throw new TypeError('PluginHostModule: path must be a string or false.');
+  @Controller(path.replace(/^\/+|\/+$/g, ''))
+  class MountedPluginHostController extends PluginHostController {}
+  return MountedPluginHostController;
+}
+
+function isPluginStore(value: unknown): value is PluginStore {
+  const candidate = value as PluginStore;
+  return (
+    typeof candidate === 'object' &&
+    candidate !== null &&
+    ['all', 'get', 'upsert', 'insert', 'write', 'delete'].every(
+      (method) => typeof candidate[method as keyof PluginStore] === 'function',
+    )
+  );
+}
+
+function withoutUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,24 @@
+import {
+  DEFAULT_MAX_CONFIG_BYTES,
+  DEFAULT_MAX_JSON_DEPTH,
+  DEFAULT_MEMORY_LIMIT,
+} from './plugin-host.constants.js';
+import type {
+  PluginHostModuleOptions,
+  ResolvedPluginHostOptions,
+} from './interfaces/plugin-host-options.interface.js';
+
+/** Fills in every default: the one place defaults are merged. */
+export function resolvePluginHostOptions(
+  options: PluginHostModuleOptions | undefined,
+): ResolvedPluginHostOptions {
+  return {
+    memoryLimit: options?.memoryLimit ?? DEFAULT_MEMORY_LIMIT,
+    guards: options?.guards ?? [],
+    allowAnonymous: options?.allowAnonymous ?? false,
+    authorize: options?.authorize,
+    plugins: options?.plugins ?? [],
+    maxConfigBytes: options?.maxConfigBytes ?? DEFAULT_MAX_CONFIG_BYTES,
+    maxJsonDepth: options?.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH,
+  };
+}

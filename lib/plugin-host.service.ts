@@ -1,0 +1,626 @@
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnModuleInit,
+} from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
+import { isDeepStrictEqual } from 'node:util';
+import { CapabilityRegistry } from './capability.registry.js';
+import type { JsonObject, JsonValue, Plugin } from './entities/plugin.entity.js';
+import type {
+  CapabilityContext,
+  CapabilityHandler,
+  CapabilityInfo,
+  CapabilityOptions,
+  RunCapabilityOptions,
+} from './interfaces/capability.interface.js';
+import type {
+  CapabilityFailedEvent,
+  HostedPluginOptions,
+  MutationOptions,
+  NavItem,
+  PluginChangeEvent,
+  PluginChanges,
+} from './interfaces/hosted-plugin.interface.js';
+import type { ResolvedPluginHostOptions } from './interfaces/plugin-host-options.interface.js';
+import type { PluginStore } from './interfaces/plugin-store.interface.js';
+import {
+  assertJsonObject,
+  cloneJson,
+  deepFreeze,
+  jsonByteLength,
+  mergePatch,
+  readPath,
+} from './json.util.js';
+import {
+  DEFAULT_WRITE_RETRIES,
+  MAX_CAPABILITY_DEPTH,
+  PLUGIN_HOST_EVENT_PREFIX,
+  PLUGIN_STORE,
+} from './plugin-host.constants.js';
+import {
+  CapabilityNotFoundError,
+  PluginDisabledError,
+  PluginExistsError,
+  PluginHostError,
+  PluginInUseError,
+  PluginNotFoundError,
+  PluginPayloadTooLargeError,
+  PluginStoreUnavailableError,
+  PluginValidationError,
+  PluginVersionConflictError,
+  PluginWriteConflictError,
+} from './plugin-host.errors.js';
+import { MESSAGES } from './plugin-host.messages.js';
+import { PLUGIN_HOST_RESOLVED_OPTIONS } from './plugin-host.module-definition.js';
+import {
+  assertPluginFields,
+  REGISTER_FIELDS,
+  UPDATABLE_FIELDS,
+} from './plugin-validation.util.js';
+import { assertCapabilitySlug, assertPluginSlug, impliedOwner } from './slug.util.js';
+
+/** The slice of `EventEmitter2` the service uses; the emitter is optional. */
+interface Emitter {
+  emit(event: string, ...values: unknown[]): boolean;
+}
+
+/** What `compareAndSet` attempts answer when the record moved on under them. */
+const MISSED = Symbol('missed');
+
+type Change = Partial<Omit<Plugin, 'slug' | 'version' | 'createdAt' | 'updatedAt'>>;
+
+/**
+ * The runtime plugin layer: every read is served synchronously from memory, every write goes through
+ * the {@link PluginStore} with a compare-and-set on `version` (so concurrent writers never lose an
+ * update) and then updates memory and emits an event.
+ *
+ * Inject it anywhere once `PluginHostModule.forRoot()` is imported.
+ */
+@Injectable()
+export class PluginHostService implements OnModuleInit, OnApplicationBootstrap {
+  private readonly logger = new Logger('PluginHost');
+  private readonly plugins = new Map<string, Plugin>();
+  private sortedCache: readonly Plugin[] | null = null;
+  private emitter: Emitter | undefined;
+  private bootstrapped = false;
+
+  constructor(
+    @Inject(PLUGIN_STORE) private readonly store: PluginStore,
+    @Inject(PLUGIN_HOST_RESOLVED_OPTIONS) private readonly options: ResolvedPluginHostOptions,
+    private readonly registry: CapabilityRegistry,
+    private readonly moduleRef: ModuleRef,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    this.emitter = await findEventEmitter(this.moduleRef);
+  }
+
+  /** Loads every record, then inserts the code-declared defaults that have no record yet. */
+  async onApplicationBootstrap(): Promise<void> {
+    await this.refresh();
+    for (const declared of this.options.plugins) await this.ensure(declared);
+    for (const { options } of this.registry.allHostedPlugins()) await this.ensure(options);
+    for (const capability of this.registry.allCapabilities()) {
+      await this.ensure({ slug: capability.plugin });
+    }
+    this.bootstrapped = true;
+    this.logger.log(
+      `Hosting ${this.plugins.size} plugins and ${this.capabilities().length} capabilities (${this.store.description ?? 'custom store'}).`,
+    );
+  }
+
+  // ---------------------------------------------------------------- reads (synchronous, memory only)
+
+  /** The plugin under `slug`, or `undefined`. */
+  find(slug: string): Plugin | undefined {
+    return this.plugins.get(slug);
+  }
+
+  /** The plugin under `slug`; throws `PluginNotFoundError` if none (`PluginValidationError` for a bad slug). */
+  get(slug: string): Plugin {
+    assertPluginSlug(slug);
+    const plugin = this.plugins.get(slug);
+    if (!plugin) throw new PluginNotFoundError(slug);
+    return plugin;
+  }
+
+  /** Every plugin, ordered by `sort` then `slug`. The array and its items are frozen. */
+  list(): readonly Plugin[] {
+    if (!this.sortedCache) {
+      this.sortedCache = Object.freeze([...this.plugins.values()].sort(bySortThenSlug));
+    }
+    return this.sortedCache;
+  }
+
+  /**
+   * Navigation entries: enabled plugins with `nav` on, ordered by `sort` then `slug`. With `lang` `ar`,
+   * labels are Arabic where set (and `dir` is `rtl`); otherwise English; otherwise the slug.
+   */
+  nav(lang: string = 'en'): NavItem[] {
+    const items: NavItem[] = [];
+    for (const plugin of this.list()) {
+      if (!plugin.enabled || !plugin.nav) continue;
+      const arabic = lang === 'ar' && !!plugin.labelAr;
+      items.push({
+        slug: plugin.slug,
+        label: arabic ? plugin.labelAr! : plugin.labelEn || plugin.slug,
+        dir: arabic ? 'rtl' : 'ltr',
+        sort: plugin.sort,
+      });
+    }
+    return items;
+  }
+
+  /** Whether `slug` is hosted and enabled. Never throws. */
+  isEnabled(slug: string): boolean {
+    return this.plugins.get(slug)?.enabled === true;
+  }
+
+  /**
+   * A value from a plugin's config by dotted path, or `fallback` when the plugin or the path is missing.
+   * Without a path, the whole (frozen) config.
+   *
+   * @example host.configValue<string>('mail', 'smtp.host', 'localhost')
+   */
+  configValue<T = JsonValue>(slug: string, path?: string, fallback?: T): T | undefined {
+    const plugin = this.plugins.get(slug);
+    if (!plugin) return fallback;
+    if (path === undefined || path === '') return plugin.config as T;
+    const value = readPath(plugin.config, path);
+    return value === undefined ? fallback : (value as T);
+  }
+
+  /** Every registered capability with its owner and whether it may run now, sorted by slug. */
+  capabilities(): CapabilityInfo[] {
+    const list: CapabilityInfo[] = [];
+    for (const capability of this.registry.allCapabilities()) {
+      const info: CapabilityInfo = {
+        slug: capability.slug,
+        plugin: capability.plugin,
+        enabled: this.isEnabled(capability.plugin),
+      };
+      if (capability.description !== undefined) info.description = capability.description;
+      list.push(info);
+    }
+    return list.sort((a, b) => (a.slug < b.slug ? -1 : a.slug > b.slug ? 1 : 0));
+  }
+
+  // ---------------------------------------------------------------- capabilities
+
+  /**
+   * Registers a capability at runtime (discovery calls the same registry at bootstrap). Its owner gets
+   * a record if it has none (enabled, no nav, kind `capability`). Resolves once that record exists.
+   *
+   * @throws DuplicateCapabilityError if the slug is taken.
+   */
+  async registerCapability(
+    slugOrOptions: string | CapabilityOptions,
+    handler: CapabilityHandler,
+  ): Promise<CapabilityInfo> {
+    const options = typeof slugOrOptions === 'string' ? { slug: slugOrOptions } : slugOrOptions;
+    assertCapabilitySlug(options.slug);
+    if (options.plugin !== undefined) assertPluginSlug(options.plugin);
+    if (typeof handler !== 'function') {
+      throw new PluginValidationError('A capability handler must be a function.');
+    }
+    const plugin = options.plugin ?? impliedOwner(options.slug);
+    this.registry.addCapability({
+      slug: options.slug,
+      plugin,
+      description: options.description,
+      source: `registerCapability("${options.slug}")`,
+      handler,
+    });
+    if (this.bootstrapped) {
+      try {
+        await this.ensure({ slug: plugin });
+      } catch (error) {
+        this.registry.removeCapability(options.slug);
+        throw error;
+      }
+    }
+    return this.capabilities().find((c) => c.slug === options.slug)!;
+  }
+
+  /**
+   * Runs a capability by slug. Refused with `PluginDisabledError` while its owning plugin is disabled;
+   * `CapabilityNotFoundError` for an unknown slug. Reads memory only: no database query on this path.
+   * The capability's own errors are rethrown unchanged (and emitted as `plugin-host.capability.failed`).
+   */
+  async runCapability<TOut = unknown, TIn = unknown>(
+    slug: string,
+    input?: TIn,
+    options?: RunCapabilityOptions,
+  ): Promise<TOut> {
+    const capability = this.registry.getCapability(slug);
+    if (capability === undefined) throw new CapabilityNotFoundError(slug);
+    const plugin = this.plugins.get(capability.plugin);
+    if (plugin === undefined || !plugin.enabled) {
+      throw new PluginDisabledError(capability.plugin, slug);
+    }
+    const ctx = new Context(this, slug, plugin, options);
+    if (ctx.depth > MAX_CAPABILITY_DEPTH) {
+      throw new PluginValidationError(MESSAGES.capabilityDepth(slug, ctx.depth));
+    }
+    const started = this.emitter ? performance.now() : 0;
+    try {
+      return await capability.handler(input, ctx);
+    } catch (error) {
+      if (this.emitter) {
+        const event: CapabilityFailedEvent = {
+          slug,
+          plugin: capability.plugin,
+          error,
+          actor: ctx.actor,
+          durationMs: performance.now() - started,
+        };
+        this.emit('capability.failed', event);
+      }
+      throw error;
+    }
+  }
+
+  // ---------------------------------------------------------------- mutations (async, through the store)
+
+  /**
+   * Hosts a new plugin record. Missing fields take the defaults (enabled, kind `capability`, empty
+   * config, no nav, sort 0).
+   *
+   * @throws PluginExistsError if the slug already has a record.
+   */
+  async register(input: HostedPluginOptions, options: MutationOptions = {}): Promise<Plugin> {
+    const record = this.newRecord(input);
+    if (!(await this.storeCall(() => this.store.insert(record)))) {
+      await this.reload(record.slug);
+      throw new PluginExistsError(record.slug);
+    }
+    this.remember(record);
+    this.emitChange('registered', null, record, options.actor);
+    return this.plugins.get(record.slug)!;
+  }
+
+  /** Enables a plugin. */
+  enable(slug: string, options?: MutationOptions): Promise<Plugin> {
+    return this.toggle(slug, true, options);
+  }
+
+  /** Disables a plugin: its capabilities are refused at once on this instance. */
+  disable(slug: string, options?: MutationOptions): Promise<Plugin> {
+    return this.toggle(slug, false, options);
+  }
+
+  /** Sets `enabled` to the given value, or flips it when `enabled` is omitted. */
+  toggle(slug: string, enabled?: boolean, options: MutationOptions = {}): Promise<Plugin> {
+    if (enabled !== undefined && typeof enabled !== 'boolean') {
+      throw new PluginValidationError('enabled must be a boolean');
+    }
+    return this.mutate(slug, options, (current) => ({
+      enabled: enabled ?? !current.enabled,
+    }));
+  }
+
+  /**
+   * Applies a JSON Merge Patch (RFC 7396) to the plugin's config: objects merge recursively, `null`
+   * deletes a key, arrays and other values replace. Keys `__proto__`, `constructor` and `prototype`
+   * are refused at any depth.
+   */
+  configure(slug: string, patch: JsonObject, options: MutationOptions = {}): Promise<Plugin> {
+    assertJsonObject(patch, this.options.maxJsonDepth, MESSAGES.patchNotObject);
+    const safePatch = cloneJson(patch);
+    return this.mutate(slug, options, (current) => {
+      const config = mergePatch(current.config, safePatch);
+      this.assertConfigSize(config);
+      return { config };
+    });
+  }
+
+  /** Changes `kind`, `nav`, `sort`, `labelEn`, `labelAr`. */
+  update(slug: string, changes: PluginChanges, options: MutationOptions = {}): Promise<Plugin> {
+    assertPluginFields(changes, UPDATABLE_FIELDS);
+    const defined = Object.fromEntries(
+      Object.entries(changes).filter(([, value]) => value !== undefined),
+    ) as Change;
+    return this.mutate(slug, options, () => defined);
+  }
+
+  /**
+   * Rewrites `sort` so the navigation follows `slugs` (first gets 10, then 20, ...); plugins not
+   * listed keep their relative order after them. All rows change in one atomic write; rows whose
+   * sort is already right are not touched. Resolves every plugin in the new order.
+   */
+  async reorder(slugs: readonly string[], options: MutationOptions = {}): Promise<readonly Plugin[]> {
+    if (!Array.isArray(slugs)) throw new PluginValidationError('slugs must be an array of plugin slugs.');
+    const seen = new Set<string>();
+    for (const slug of slugs) {
+      assertPluginSlug(slug);
+      if (seen.has(slug)) throw new PluginValidationError(MESSAGES.reorderDuplicate(slug));
+      seen.add(slug);
+    }
+    for (let attempt = 0; attempt < DEFAULT_WRITE_RETRIES; attempt++) {
+      const current = attempt === 0 ? [...this.plugins.values()] : await this.reloadAll();
+      const bySlug = new Map(current.map((p) => [p.slug, p]));
+      for (const slug of slugs) if (!bySlug.has(slug)) throw new PluginNotFoundError(slug);
+      const rest = current.filter((p) => !seen.has(p.slug)).sort(bySortThenSlug);
+      const order = [...slugs.map((s) => bySlug.get(s)!), ...rest];
+      const now = new Date();
+      const writes = order
+        .map((plugin, i) => ({ plugin, sort: (i + 1) * 10 }))
+        .filter(({ plugin, sort }) => plugin.sort !== sort)
+        .map(({ plugin, sort }) => ({
+          next: { ...plugin, config: plugin.config, sort, version: plugin.version + 1, updatedAt: now },
+          expectedVersion: plugin.version,
+        }));
+      if (await this.storeCall(() => this.store.write(writes))) {
+        for (const { next } of writes) this.remember(next);
+        if (writes.length) {
+          this.emit('plugin.reordered', {
+            action: 'reordered',
+            slug: slugs.join(','),
+            before: null,
+            after: null,
+            origin: 'local',
+            actor: options.actor ?? 'system',
+          } satisfies PluginChangeEvent);
+        }
+        return this.list();
+      }
+    }
+    throw new PluginWriteConflictError(slugs.join(','), DEFAULT_WRITE_RETRIES);
+  }
+
+  /**
+   * Deletes a plugin record. Refused with `PluginInUseError` while code registers capabilities it
+   * owns (disable it instead): otherwise the next boot would re-create it enabled.
+   */
+  async remove(slug: string, options: MutationOptions = {}): Promise<void> {
+    assertPluginSlug(slug);
+    const owned = this.registry.ownedBy(slug);
+    if (owned.length) throw new PluginInUseError(slug, owned);
+    await this.compareAndSet(slug, options, async (current) => {
+      if (!(await this.storeCall(() => this.store.delete(slug, current.version)))) return MISSED;
+      this.forget(slug);
+      this.emitChange('removed', current, null, options.actor);
+      return undefined;
+    });
+  }
+
+  /** Reloads every record from the store, replacing what memory holds. */
+  async refresh(): Promise<void> {
+    await this.reloadAll();
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  /** Inserts a record for `declared.slug` if it has none. Never overwrites. */
+  private async ensure(declared: HostedPluginOptions): Promise<void> {
+    if (this.plugins.has(declared.slug)) return;
+    const record = this.newRecord(declared);
+    if (await this.storeCall(() => this.store.insert(record))) {
+      this.remember(record);
+      this.emitChange('registered', null, record, 'system');
+    } else {
+      await this.reload(declared.slug);
+    }
+  }
+
+  private newRecord(input: HostedPluginOptions): Plugin {
+    if (input === null || typeof input !== 'object') {
+      throw new PluginValidationError('Expected an object describing the plugin.');
+    }
+    assertPluginSlug(input.slug);
+    assertPluginFields(input, REGISTER_FIELDS);
+    const config = input.config === undefined ? {} : input.config;
+    assertJsonObject(config, this.options.maxJsonDepth, MESSAGES.configNotObject);
+    this.assertConfigSize(config);
+    const now = new Date();
+    return {
+      slug: input.slug,
+      kind: input.kind ?? 'capability',
+      enabled: input.enabled ?? true,
+      config: cloneJson(config),
+      nav: input.nav ?? false,
+      sort: input.sort ?? 0,
+      labelEn: input.labelEn ?? null,
+      labelAr: input.labelAr ?? null,
+      version: 1,
+      createdAt: now,
+      updatedAt: now,
+    };
+  }
+
+  /** The write path for single-record changes. */
+  private mutate(
+    slug: string,
+    options: MutationOptions,
+    change: (current: Plugin) => Change,
+  ): Promise<Plugin> {
+    return this.compareAndSet(slug, options, async (current) => {
+      const fields = change(current);
+      if (isUnchanged(current, fields)) return current;
+      const next: Plugin = { ...current, ...fields, version: current.version + 1, updatedAt: new Date() };
+      const writes = [{ next, expectedVersion: current.version }];
+      if (!(await this.storeCall(() => this.store.write(writes)))) return MISSED;
+      this.remember(next);
+      const after = this.plugins.get(slug)!;
+      this.emitChange(actionFor(current, next), current, after, options.actor);
+      return after;
+    });
+  }
+
+  /**
+   * Optimistic concurrency for one record: `attempt` runs against the version last seen (memory
+   * first, the store after a miss) and answers `MISSED` when another writer got there first, which
+   * re-reads and retries. A caller's `expectedVersion` is only refused on the store's own copy,
+   * since memory may lag behind another instance.
+   */
+  private async compareAndSet<T>(
+    slug: string,
+    options: MutationOptions,
+    attempt: (current: Plugin) => Promise<T | typeof MISSED>,
+  ): Promise<T> {
+    assertPluginSlug(slug);
+    const expected = options.expectedVersion;
+    if (expected !== undefined && (!Number.isSafeInteger(expected) || expected < 1)) {
+      throw new PluginValidationError('expectedVersion must be a positive integer.');
+    }
+    let current = this.plugins.get(slug) ?? (await this.reload(slug));
+    for (let tries = 0; tries < DEFAULT_WRITE_RETRIES; tries++) {
+      if (current && expected !== undefined && current.version !== expected) {
+        current = await this.reload(slug);
+        if (current) this.checkExpected(current, options);
+      }
+      if (!current) throw new PluginNotFoundError(slug);
+      const result = await attempt(current);
+      if (result !== MISSED) return result;
+      current = await this.reload(slug);
+    }
+    throw new PluginWriteConflictError(slug, DEFAULT_WRITE_RETRIES);
+  }
+
+  private checkExpected(current: Plugin, options: MutationOptions): void {
+    if (options.expectedVersion !== undefined && current.version !== options.expectedVersion) {
+      throw new PluginVersionConflictError(current.slug, options.expectedVersion, current.version);
+    }
+  }
+
+  private assertConfigSize(config: JsonObject): void {
+    const bytes = jsonByteLength(config);
+    if (bytes > this.options.maxConfigBytes) {
+      throw new PluginPayloadTooLargeError(MESSAGES.configTooLarge(bytes, this.options.maxConfigBytes));
+    }
+  }
+
+  /** Re-reads one record from the store into memory; `undefined` if it is gone. */
+  private async reload(slug: string): Promise<Plugin | undefined> {
+    const fresh = await this.storeCall(() => this.store.get(slug));
+    if (!fresh) {
+      this.forget(slug);
+      return undefined;
+    }
+    this.remember(fresh);
+    return this.plugins.get(slug);
+  }
+
+  private async reloadAll(): Promise<Plugin[]> {
+    const all = await this.storeCall(() => this.store.all());
+    this.plugins.clear();
+    for (const plugin of all) this.plugins.set(plugin.slug, snapshot(plugin));
+    this.sortedCache = null;
+    return [...this.plugins.values()];
+  }
+
+  private remember(plugin: Plugin): void {
+    const known = this.plugins.get(plugin.slug);
+    if (known && known.version > plugin.version) return;
+    this.plugins.set(plugin.slug, snapshot(plugin));
+    this.sortedCache = null;
+  }
+
+  private forget(slug: string): void {
+    if (this.plugins.delete(slug)) this.sortedCache = null;
+  }
+
+  /** Runs a store operation; anything but our own errors means the store is unreachable (503). */
+  private async storeCall<T>(operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (error) {
+      if (error instanceof PluginHostError) throw error;
+      this.logger.error(`Plugin store operation failed: ${(error as Error)?.message ?? error}`);
+      throw new PluginStoreUnavailableError(error);
+    }
+  }
+
+  private emitChange(
+    action: PluginChangeEvent['action'],
+    before: Plugin | null,
+    after: Plugin | null,
+    actor = 'system',
+  ): void {
+    if (!this.emitter) return;
+    const slug = (after ?? before)!.slug;
+    this.emit(`plugin.${action}`, { action, slug, before, after, origin: 'local', actor });
+  }
+
+  private emit(name: string, payload: PluginChangeEvent | CapabilityFailedEvent): void {
+    try {
+      this.emitter?.emit(`${PLUGIN_HOST_EVENT_PREFIX}.${name}`, payload);
+    } catch (error) {
+      // A listener's failure must not turn a committed change into an error for the caller.
+      this.logger.error(`A listener of ${PLUGIN_HOST_EVENT_PREFIX}.${name} threw: ${error}`);
+    }
+  }
+}
+
+/** The context handed to a capability; `run` chains to other capabilities. */
+class Context implements CapabilityContext {
+  readonly actor: string;
+  readonly request?: unknown;
+  readonly signal?: AbortSignal;
+  readonly parent?: CapabilityContext;
+  readonly depth: number;
+  readonly #host: PluginHostService;
+
+  constructor(
+    host: PluginHostService,
+    readonly slug: string,
+    readonly plugin: Plugin,
+    options: RunCapabilityOptions | undefined,
+  ) {
+    this.#host = host;
+    this.actor = options?.actor ?? options?.parent?.actor ?? 'system';
+    this.request = options?.request ?? options?.parent?.request;
+    this.signal = options?.signal ?? options?.parent?.signal;
+    this.parent = options?.parent;
+    this.depth = options?.parent ? options.parent.depth + 1 : 0;
+  }
+
+  run<TOut = unknown, TIn = unknown>(slug: string, input?: TIn): Promise<TOut> {
+    return this.#host.runCapability<TOut, TIn>(slug, input, { parent: this });
+  }
+}
+
+function snapshot(plugin: Plugin): Plugin {
+  return deepFreeze({
+    slug: plugin.slug,
+    kind: plugin.kind,
+    enabled: plugin.enabled,
+    config: plugin.config,
+    nav: plugin.nav,
+    sort: plugin.sort,
+    labelEn: plugin.labelEn,
+    labelAr: plugin.labelAr,
+    version: plugin.version,
+    createdAt: plugin.createdAt,
+    updatedAt: plugin.updatedAt,
+  });
+}
+
+function bySortThenSlug(a: Plugin, b: Plugin): number {
+  return a.sort - b.sort || (a.slug < b.slug ? -1 : a.slug > b.slug ? 1 : 0);
+}
+
+function isUnchanged(current: Plugin, fields: Change): boolean {
+  return Object.entries(fields).every(([key, value]) =>
+    isDeepStrictEqual(current[key as keyof Plugin], value),
+  );
+}
+
+function actionFor(before: Plugin, after: Plugin): PluginChangeEvent['action'] {
+  if (before.enabled !== after.enabled) return after.enabled ? 'enabled' : 'disabled';
+  if (!isDeepStrictEqual(before.config, after.config)) return 'configured';
+  return 'updated';
+}
+
+/** `EventEmitter2` from `@nestjs/event-emitter` when the app registered it; the package is optional. */
+async function findEventEmitter(moduleRef: ModuleRef): Promise<Emitter | undefined> {
+  try {
+    const { EventEmitter2 } = await import('@nestjs/event-emitter');
+    return moduleRef.get(EventEmitter2, { strict: false }) as Emitter;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,2 @@
+export * from './in-memory-plugin.store.js';
+export * from './typeorm-plugin.store.js';

@@ -1,0 +1,89 @@
+import { HttpException, Injectable, Scope, Controller, Inject } from '@nestjs/common';
+import { REQUEST } from '@nestjs/core';
+import { Capability, HostedPlugin, type CapabilityContext } from '../../lib/index.js';
+
+@HostedPlugin({
+  slug: 'newsletter',
+  kind: 'capability',
+  labelEn: 'Newsletter',
+  labelAr: 'النشرة الإخبارية',
+  nav: true,
+  sort: 10,
+  config: { from: 'news@example.com' },
+})
+@Injectable()
+export class NewsletterPlugin {
+  calls = 0;
+
+  @Capability({ slug: 'newsletter.send', description: 'Queues a newsletter' })
+  async send(input: { subject: string }, ctx: CapabilityContext) {
+    this.calls++;
+    const mail = await ctx.run<{ sent: boolean }>('mail.deliver', { to: 'all', subject: input.subject });
+    return { queued: true, from: ctx.plugin.config.from, subject: input.subject, mail };
+  }
+
+  @Capability('newsletter.fail')
+  fail(): never {
+    throw new Error('database password is hunter2');
+  }
+
+  @Capability('newsletter.teapot')
+  teapot(): never {
+    throw new HttpException({ message: 'I am a teapot', code: 'TEAPOT' }, 418);
+  }
+
+  @Capability('newsletter.echo')
+  echo(input: unknown, ctx: CapabilityContext) {
+    return { input, slug: ctx.slug, actor: ctx.actor, depth: ctx.depth };
+  }
+
+  @Capability('newsletter.loop')
+  loop(input: unknown, ctx: CapabilityContext) {
+    return ctx.run('newsletter.loop', input);
+  }
+}
+
+@HostedPlugin({ slug: 'mail', labelEn: 'Mail', nav: true, sort: 20 })
+@Injectable()
+export class MailPlugin {
+  @Capability('mail.deliver')
+  deliver(input: { to: string; subject: string }) {
+    return { sent: true, to: input.to };
+  }
+}
+
+/** A capability with no @HostedPlugin: owner implied from the slug ("billing"). */
+@Injectable()
+export class BillingService {
+  @Capability({ slug: 'billing.charge', description: 'Charges a card' })
+  charge(input: { amount: number }) {
+    return { charged: input.amount };
+  }
+
+  @Capability({ slug: 'reports.daily', plugin: 'analytics' })
+  daily() {
+    return { rows: 3 };
+  }
+}
+
+/** A controller that hosts a capability. */
+@Controller('fixture')
+export class FixtureController {
+  @Capability('ops.ping')
+  ping() {
+    return 'pong';
+  }
+}
+
+let scopedInstances = 0;
+/** Request-scoped host: resolved per call. */
+@Injectable({ scope: Scope.REQUEST })
+export class ScopedPlugin {
+  readonly id = ++scopedInstances;
+  constructor(@Inject(REQUEST) private readonly request: { headers?: Record<string, string> }) {}
+
+  @Capability('scoped.whoami')
+  whoami() {
+    return { instance: this.id, header: this.request?.headers?.['x-user'] ?? null };
+  }
+}
