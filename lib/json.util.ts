@@ -68,7 +68,10 @@ export function mergePatch(target: JsonObject, patch: JsonObject): JsonObject {
       delete result[key];
     } else if (isPlainObject(value)) {
       const current = result[key];
-      result[key] = mergePatch(isPlainObject(current) ? (current as JsonObject) : {}, value as JsonObject);
+      result[key] = mergePatch(
+        isPlainObject(current) ? (current as JsonObject) : {},
+        value as JsonObject,
+      );
     } else {
       result[key] = value;
     }

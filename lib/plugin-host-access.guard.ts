@@ -38,8 +38,10 @@ export class PluginHostAccessGuard implements CanActivate, OnModuleInit {
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const action =
-      this.reflector.get<PluginHostAction | undefined>(PLUGIN_HOST_ACTION_METADATA, context.getHandler()) ??
-      'read';
+      this.reflector.get<PluginHostAction | undefined>(
+        PLUGIN_HOST_ACTION_METADATA,
+        context.getHandler(),
+      ) ?? 'read';
     if (this.guards.length > 0) {
       for (const guard of this.guards) {
         const verdict = guard.canActivate(context);

@@ -11,7 +11,9 @@ import { PluginValidationError } from './plugin-host.errors.js';
  */
 @Injectable()
 export class PluginHostBodyPipe implements PipeTransform<unknown, Record<string, unknown>> {
-  constructor(@Inject(PLUGIN_HOST_RESOLVED_OPTIONS) private readonly options: ResolvedPluginHostOptions) {}
+  constructor(
+    @Inject(PLUGIN_HOST_RESOLVED_OPTIONS) private readonly options: ResolvedPluginHostOptions,
+  ) {}
 
   transform(value: unknown): Record<string, unknown> {
     if (value === undefined || value === '') return {};

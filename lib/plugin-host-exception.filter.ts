@@ -8,7 +8,11 @@ import {
 } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { randomUUID } from 'node:crypto';
-import { CapabilityFailedError, PluginHostError, PluginValidationError } from './plugin-host.errors.js';
+import {
+  CapabilityFailedError,
+  PluginHostError,
+  PluginValidationError,
+} from './plugin-host.errors.js';
 
 /** The JSON body of every error the REST API answers. */
 export interface PluginHostErrorBody {
@@ -99,7 +103,8 @@ export class PluginHostExceptionFilter implements ExceptionFilter {
 function fromHttpException(exception: HttpException): PluginHostErrorBody {
   const statusCode = exception.getStatus();
   const response = exception.getResponse();
-  const details = typeof response === 'object' && response !== null ? (response as Record<string, unknown>) : {};
+  const details =
+    typeof response === 'object' && response !== null ? (response as Record<string, unknown>) : {};
   const raw = details.message ?? exception.message;
   const errors = Array.isArray(raw) ? raw.map(String) : undefined;
   const body: PluginHostErrorBody = {

@@ -16,7 +16,10 @@ export class PluginHostMetadataAccessor {
 
   getHostedPlugin(target: unknown): HostedPluginOptions | undefined {
     if (!isTarget(target)) return undefined;
-    return this.reflector.get<HostedPluginOptions | undefined>(HOSTED_PLUGIN_METADATA, target as Type);
+    return this.reflector.get<HostedPluginOptions | undefined>(
+      HOSTED_PLUGIN_METADATA,
+      target as Type,
+    );
   }
 }
 

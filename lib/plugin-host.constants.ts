@@ -20,7 +20,11 @@ export const CAPABILITY_SLUG_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}(\.[a-z0-9][a-z0
 /** Longest capability slug accepted. */
 export const CAPABILITY_SLUG_MAX_LENGTH = 255;
 /** Keys refused at any depth of a config, input or definition (prototype pollution). */
-export const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+export const FORBIDDEN_KEYS: ReadonlySet<string> = new Set([
+  '__proto__',
+  'constructor',
+  'prototype',
+]);
 
 /** Defaults merged into the options in one place ({@link resolvePluginHostOptions}). */
 export const DEFAULT_MEMORY_LIMIT = 10_000;

@@ -19,7 +19,12 @@ import {
   ValidationPipe,
 } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import { ReorderPluginsDto, RegisterPluginDto, TogglePluginDto, UpdatePluginDto } from './dto/plugin.dto.js';
+import {
+  ReorderPluginsDto,
+  RegisterPluginDto,
+  TogglePluginDto,
+  UpdatePluginDto,
+} from './dto/plugin.dto.js';
 import type { JsonObject, Plugin } from './entities/plugin.entity.js';
 import type { CapabilityInfo } from './interfaces/capability.interface.js';
 import type { NavItem } from './interfaces/hosted-plugin.interface.js';
@@ -27,7 +32,11 @@ import type { PluginHostAction } from './interfaces/plugin-host-options.interfac
 import { PluginHostAccessGuard } from './plugin-host-access.guard.js';
 import { PluginHostBodyPipe } from './plugin-host-body.pipe.js';
 import { PLUGIN_HOST_ACTION_METADATA } from './plugin-host.constants.js';
-import { CapabilityFailedError, PluginHostError, PluginValidationError } from './plugin-host.errors.js';
+import {
+  CapabilityFailedError,
+  PluginHostError,
+  PluginValidationError,
+} from './plugin-host.errors.js';
 import { PluginHostExceptionFilter } from './plugin-host-exception.filter.js';
 import { PluginHostService } from './plugin-host.service.js';
 import { assertCapabilitySlug, assertPluginSlug } from './slug.util.js';
@@ -41,7 +50,9 @@ const dto = new ValidationPipe({
   transform: true,
   stopAtFirstError: false,
   exceptionFactory: (errors) => {
-    const messages = errors.flatMap((e) => Object.values(e.constraints ?? { invalid: `${e.property} is invalid` }));
+    const messages = errors.flatMap((e) =>
+      Object.values(e.constraints ?? { invalid: `${e.property} is invalid` }),
+    );
     return new PluginValidationError(messages.join('; '), messages);
   },
 });
@@ -81,7 +92,10 @@ export class PluginHostController {
 
   @Post('plugins')
   @Action('register')
-  register(@Body(PluginHostBodyPipe, dto) body: RegisterPluginDto, @Req() request: unknown): Promise<Plugin> {
+  register(
+    @Body(PluginHostBodyPipe, dto) body: RegisterPluginDto,
+    @Req() request: unknown,
+  ): Promise<Plugin> {
     return this.host.register({ ...body }, { actor: actorOf(request) });
   }
 
@@ -137,7 +151,10 @@ export class PluginHostController {
 
   @Put('nav/order')
   @Action('reorder')
-  reorder(@Body(PluginHostBodyPipe, dto) body: ReorderPluginsDto, @Req() request: unknown): Promise<readonly Plugin[]> {
+  reorder(
+    @Body(PluginHostBodyPipe, dto) body: ReorderPluginsDto,
+    @Req() request: unknown,
+  ): Promise<readonly Plugin[]> {
     return this.host.reorder(body.slugs, { actor: actorOf(request) });
   }
 
@@ -178,7 +195,10 @@ export class PluginHostController {
   ): Promise<{ output: unknown }> {
     assertCapabilitySlug(slug);
     try {
-      const output = await this.host.runCapability(slug, input, { request, actor: actorOf(request) });
+      const output = await this.host.runCapability(slug, input, {
+        request,
+        actor: actorOf(request),
+      });
       return { output: output === undefined ? null : output };
     } catch (error) {
       if (error instanceof PluginHostError || error instanceof HttpException) throw error;
@@ -210,7 +230,10 @@ function actorOf(request: unknown): string {
 }
 
 function setHeader(response: unknown, name: string, value: string): void {
-  const target = response as { header?: (n: string, v: string) => unknown; setHeader?: (n: string, v: string) => unknown };
+  const target = response as {
+    header?: (n: string, v: string) => unknown;
+    setHeader?: (n: string, v: string) => unknown;
+  };
   if (typeof target.setHeader === 'function') target.setHeader(name, value);
   else if (typeof target.header === 'function') target.header(name, value);
 }

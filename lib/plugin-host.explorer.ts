@@ -57,7 +57,10 @@ export class PluginHostExplorer implements OnModuleInit {
     }
   }
 
-  private staticHandler(instance: Record<string, CapabilityHandler>, method: string): CapabilityHandler {
+  private staticHandler(
+    instance: Record<string, CapabilityHandler>,
+    method: string,
+  ): CapabilityHandler {
     return instance[method].bind(instance);
   }
 

@@ -21,7 +21,8 @@ export const MESSAGES = {
   configNotObject: 'A plugin config must be a JSON object.',
   patchNotObject: 'A config patch must be a JSON object (JSON Merge Patch, RFC 7396).',
   inputNotObject: 'A capability input sent over HTTP must be a JSON object.',
-  forbiddenKey: (path: string) => `Forbidden key at "${path}": __proto__, constructor and prototype are refused.`,
+  forbiddenKey: (path: string) =>
+    `Forbidden key at "${path}": __proto__, constructor and prototype are refused.`,
   tooDeep: (max: number) => `JSON nested deeper than ${max} levels.`,
   configTooLarge: (bytes: number, max: number) =>
     `Config is ${bytes} bytes once serialised; the limit is ${max}.`,

@@ -17,16 +17,12 @@ export const DEFAULT_EXTRAS: Required<Omit<PluginHostModuleExtras, 'dataSource'>
   dataSource: undefined,
 };
 
-export const {
-  ConfigurableModuleClass,
-  MODULE_OPTIONS_TOKEN,
-  OPTIONS_TYPE,
-  ASYNC_OPTIONS_TYPE,
-} = new ConfigurableModuleBuilder<PluginHostModuleOptions>({ moduleName: 'PluginHost' })
-  .setClassMethodName('forRoot')
-  .setFactoryMethodName('createPluginHostOptions')
-  .setExtras<PluginHostModuleExtras>(DEFAULT_EXTRAS, (definition) => definition)
-  .build();
+export const { ConfigurableModuleClass, MODULE_OPTIONS_TOKEN, OPTIONS_TYPE, ASYNC_OPTIONS_TYPE } =
+  new ConfigurableModuleBuilder<PluginHostModuleOptions>({ moduleName: 'PluginHost' })
+    .setClassMethodName('forRoot')
+    .setFactoryMethodName('createPluginHostOptions')
+    .setExtras<PluginHostModuleExtras>(DEFAULT_EXTRAS, (definition) => definition)
+    .build();
 
 /** Injection token of the options given to `PluginHostModule.forRoot()` (or its async factory). */
 export const PLUGIN_HOST_OPTIONS = MODULE_OPTIONS_TOKEN;

@@ -121,7 +121,8 @@ function shape(definition: DynamicModule, given: PluginHostModuleExtras): Dynami
 }
 
 function mountedController(path: string): Type {
-  if (typeof path !== 'string') throw new TypeError('PluginHostModule: path must be a string or false.');
+  if (typeof path !== 'string')
+    throw new TypeError('PluginHostModule: path must be a string or false.');
   @Controller(path.replace(/^\/+|\/+$/g, ''))
   class MountedPluginHostController extends PluginHostController {}
   return MountedPluginHostController;
@@ -139,5 +140,7 @@ function isPluginStore(value: unknown): value is PluginStore {
 }
 
 function withoutUndefined<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
+  return Object.fromEntries(
+    Object.entries(value ?? {}).filter(([, v]) => v !== undefined),
+  ) as Partial<T>;
 }

@@ -55,11 +55,7 @@ import {
 } from './plugin-host.errors.js';
 import { MESSAGES } from './plugin-host.messages.js';
 import { PLUGIN_HOST_RESOLVED_OPTIONS } from './plugin-host.module-definition.js';
-import {
-  assertPluginFields,
-  REGISTER_FIELDS,
-  UPDATABLE_FIELDS,
-} from './plugin-validation.util.js';
+import { assertPluginFields, REGISTER_FIELDS, UPDATABLE_FIELDS } from './plugin-validation.util.js';
 import { assertCapabilitySlug, assertPluginSlug, impliedOwner } from './slug.util.js';
 
 /** The slice of `EventEmitter2` the service uses; the emitter is optional. */
@@ -86,6 +82,7 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap {
   private sortedCache: readonly Plugin[] | null = null;
   private emitter: Emitter | undefined;
   private bootstrapped = false;
+  private readonly lanes = new Map<string, Promise<unknown>>();
 
   constructor(
     @Inject(PLUGIN_STORE) private readonly store: PluginStore,
@@ -331,8 +328,12 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap {
    * listed keep their relative order after them. All rows change in one atomic write; rows whose
    * sort is already right are not touched. Resolves every plugin in the new order.
    */
-  async reorder(slugs: readonly string[], options: MutationOptions = {}): Promise<readonly Plugin[]> {
-    if (!Array.isArray(slugs)) throw new PluginValidationError('slugs must be an array of plugin slugs.');
+  async reorder(
+    slugs: readonly string[],
+    options: MutationOptions = {},
+  ): Promise<readonly Plugin[]> {
+    if (!Array.isArray(slugs))
+      throw new PluginValidationError('slugs must be an array of plugin slugs.');
     const seen = new Set<string>();
     for (const slug of slugs) {
       assertPluginSlug(slug);
@@ -350,7 +351,13 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap {
         .map((plugin, i) => ({ plugin, sort: (i + 1) * 10 }))
         .filter(({ plugin, sort }) => plugin.sort !== sort)
         .map(({ plugin, sort }) => ({
-          next: { ...plugin, config: plugin.config, sort, version: plugin.version + 1, updatedAt: now },
+          next: {
+            ...plugin,
+            config: plugin.config,
+            sort,
+            version: plugin.version + 1,
+            updatedAt: now,
+          },
           expectedVersion: plugin.version,
         }));
       if (await this.storeCall(() => this.store.write(writes))) {
@@ -440,7 +447,12 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap {
     return this.compareAndSet(slug, options, async (current) => {
       const fields = change(current);
       if (isUnchanged(current, fields)) return current;
-      const next: Plugin = { ...current, ...fields, version: current.version + 1, updatedAt: new Date() };
+      const next: Plugin = {
+        ...current,
+        ...fields,
+        version: current.version + 1,
+        updatedAt: new Date(),
+      };
       const writes = [{ next, expectedVersion: current.version }];
       if (!(await this.storeCall(() => this.store.write(writes)))) return MISSED;
       this.remember(next);
@@ -466,18 +478,40 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap {
     if (expected !== undefined && (!Number.isSafeInteger(expected) || expected < 1)) {
       throw new PluginValidationError('expectedVersion must be a positive integer.');
     }
-    let current = this.plugins.get(slug) ?? (await this.reload(slug));
-    for (let tries = 0; tries < DEFAULT_WRITE_RETRIES; tries++) {
-      if (current && expected !== undefined && current.version !== expected) {
+    return this.inLane(slug, async () => {
+      let current = this.plugins.get(slug) ?? (await this.reload(slug));
+      for (let tries = 0; tries < DEFAULT_WRITE_RETRIES; tries++) {
+        if (current && expected !== undefined && current.version !== expected) {
+          current = await this.reload(slug);
+          if (current) this.checkExpected(current, options);
+        }
+        if (!current) throw new PluginNotFoundError(slug);
+        const result = await attempt(current);
+        if (result !== MISSED) return result;
+        // Another instance won the race: back off a little (with jitter) before re-reading.
+        await sleep(Math.random() * Math.min(2 ** tries, 64));
         current = await this.reload(slug);
-        if (current) this.checkExpected(current, options);
       }
-      if (!current) throw new PluginNotFoundError(slug);
-      const result = await attempt(current);
-      if (result !== MISSED) return result;
-      current = await this.reload(slug);
-    }
-    throw new PluginWriteConflictError(slug, DEFAULT_WRITE_RETRIES);
+      throw new PluginWriteConflictError(slug, DEFAULT_WRITE_RETRIES);
+    });
+  }
+
+  /**
+   * Runs writes to one slug one after another on this instance. They would only fight over the same
+   * version otherwise; across instances the compare-and-set still decides.
+   */
+  private inLane<T>(slug: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.lanes.get(slug) ?? Promise.resolve();
+    const result = previous.then(work, work);
+    const tail = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.lanes.set(slug, tail);
+    void tail.then(() => {
+      if (this.lanes.get(slug) === tail) this.lanes.delete(slug);
+    });
+    return result;
   }
 
   private checkExpected(current: Plugin, options: MutationOptions): void {
@@ -489,7 +523,9 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap {
   private assertConfigSize(config: JsonObject): void {
     const bytes = jsonByteLength(config);
     if (bytes > this.options.maxConfigBytes) {
-      throw new PluginPayloadTooLargeError(MESSAGES.configTooLarge(bytes, this.options.maxConfigBytes));
+      throw new PluginPayloadTooLargeError(
+        MESSAGES.configTooLarge(bytes, this.options.maxConfigBytes),
+      );
     }
   }
 
@@ -554,6 +590,8 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap {
     }
   }
 }
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** The context handed to a capability; `run` chains to other capabilities. */
 class Context implements CapabilityContext {

@@ -33,7 +33,8 @@ export function assertPluginFields(
   fields: PluginChanges | HostedPluginOptions,
   allowed: readonly string[],
 ): void {
-  if (!isPlainObject(fields)) throw new PluginValidationError('Expected an object of plugin fields.');
+  if (!isPlainObject(fields))
+    throw new PluginValidationError('Expected an object of plugin fields.');
   const problems: string[] = [];
   for (const [key, value] of Object.entries(fields)) {
     if (!allowed.includes(key)) {

@@ -86,6 +86,9 @@ export class ReorderPluginsDto {
   @IsArray()
   @ArrayMaxSize(100_000)
   @IsString({ each: true })
-  @Matches(PLUGIN_SLUG_PATTERN, { each: true, message: 'each value in slugs must be a plugin slug' })
+  @Matches(PLUGIN_SLUG_PATTERN, {
+    each: true,
+    message: 'each value in slugs must be a plugin slug',
+  })
   slugs!: string[];
 }

@@ -58,7 +58,8 @@ export interface NavItem {
 /** What the module emits through `EventEmitter2` on every change. */
 export interface PluginChangeEvent {
   /** Event name without prefix: `enabled`, `disabled`, `configured`, `updated`, `registered`, `removed`, `reordered`. */
-  action: 'enabled' | 'disabled' | 'configured' | 'updated' | 'registered' | 'removed' | 'reordered';
+  action:
+    'enabled' | 'disabled' | 'configured' | 'updated' | 'registered' | 'removed' | 'reordered';
   slug: string;
   /** The record before the change; `null` for `registered`. */
   before: Readonly<import('../entities/plugin.entity.js').Plugin> | null;

@@ -4,14 +4,7 @@ import type { PluginStore } from './plugin-store.interface.js';
 
 /** Actions the REST API performs; what `authorize` is asked about. */
 export type PluginHostAction =
-  | 'read'
-  | 'register'
-  | 'update'
-  | 'toggle'
-  | 'configure'
-  | 'remove'
-  | 'reorder'
-  | 'run';
+  'read' | 'register' | 'update' | 'toggle' | 'configure' | 'remove' | 'reorder' | 'run';
 
 /** What `authorize` receives for every REST call. */
 export interface PluginHostAuthorizeContext {

@@ -47,7 +47,8 @@ export class InMemoryPluginStore implements PluginStore {
 
   async delete(slug: string, expectedVersion?: number): Promise<boolean> {
     const found = this.records.get(slug);
-    if (!found || (expectedVersion !== undefined && found.version !== expectedVersion)) return false;
+    if (!found || (expectedVersion !== undefined && found.version !== expectedVersion))
+      return false;
     return this.records.delete(slug);
   }
 

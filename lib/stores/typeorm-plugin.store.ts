@@ -2,7 +2,13 @@ import type { DataSource, EntityManager, ObjectLiteral, Repository } from 'typeo
 import { Plugin } from '../entities/plugin.entity.js';
 import type { PluginStore, PluginWrite } from '../interfaces/plugin-store.interface.js';
 
-const SINGLE_CONNECTION_DRIVERS = new Set(['better-sqlite3', 'sqlite', 'sqljs', 'capacitor', 'expo']);
+const SINGLE_CONNECTION_DRIVERS = new Set([
+  'better-sqlite3',
+  'sqlite',
+  'sqljs',
+  'capacitor',
+  'expo',
+]);
 
 /** Thrown inside a transaction to roll it back when a conditional write misses. */
 class WriteMissed extends Error {}
@@ -83,13 +89,17 @@ export class TypeOrmPluginStore implements PluginStore {
         .delete()
         .from(Plugin)
         .where('slug = :slug', { slug });
-      if (expectedVersion !== undefined) query.andWhere('version = :expectedVersion', { expectedVersion });
+      if (expectedVersion !== undefined)
+        query.andWhere('version = :expectedVersion', { expectedVersion });
       const result = await query.execute();
       return (result.affected ?? 0) > 0;
     });
   }
 
-  private async writeOne(manager: EntityManager, { next, expectedVersion }: PluginWrite): Promise<boolean> {
+  private async writeOne(
+    manager: EntityManager,
+    { next, expectedVersion }: PluginWrite,
+  ): Promise<boolean> {
     const { slug, createdAt: _createdAt, ...fields } = next;
     const result = await manager
       .createQueryBuilder()

@@ -13,7 +13,9 @@ describe('smoke', () => {
   it('lists plugins', async () => {
     const res = await request(app.getHttpServer()).get('/api/plugin-host/plugins');
     console.log(res.status, res.body);
-    const run = await request(app.getHttpServer()).post('/api/plugin-host/capabilities/newsletter.send/run').send({ subject: 'hi' });
+    const run = await request(app.getHttpServer())
+      .post('/api/plugin-host/capabilities/newsletter.send/run')
+      .send({ subject: 'hi' });
     console.log(run.status, run.body);
     expect(res.status).toBe(200);
   });

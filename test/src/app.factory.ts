@@ -1,9 +1,20 @@
-import { Module, type DynamicModule, type INestApplication, type Provider, type Type } from '@nestjs/common';
+import {
+  Module,
+  type DynamicModule,
+  type INestApplication,
+  type Provider,
+  type Type,
+} from '@nestjs/common';
 import { EventEmitterModule } from '@nestjs/event-emitter';
 import { Test } from '@nestjs/testing';
 import { TypeOrmModule, type TypeOrmModuleOptions } from '@nestjs/typeorm';
 import { PluginHostModule, type PluginHostModuleForRootOptions } from '../../lib/index.js';
-import { BillingService, FixtureController, MailPlugin, NewsletterPlugin } from './plugins.fixture.js';
+import {
+  BillingService,
+  FixtureController,
+  MailPlugin,
+  NewsletterPlugin,
+} from './plugins.fixture.js';
 
 export interface TestAppOptions {
   /** TypeORM connection; omitted means `store: 'memory'` and no TypeORM at all. */
@@ -20,7 +31,13 @@ export const DEFAULT_PROVIDERS: Provider[] = [NewsletterPlugin, MailPlugin, Bill
 /** Boots a real Nest app (Express) with the fixtures, listening on an ephemeral port. */
 export async function createTestApp(options: TestAppOptions = {}): Promise<INestApplication> {
   const imports: DynamicModule[] = [];
-  if (options.database) imports.push(TypeOrmModule.forRoot({ ...options.database, autoLoadEntities: true } as TypeOrmModuleOptions));
+  if (options.database)
+    imports.push(
+      TypeOrmModule.forRoot({
+        ...options.database,
+        autoLoadEntities: true,
+      } as TypeOrmModuleOptions),
+    );
   if (options.events !== false) imports.push(EventEmitterModule.forRoot());
   imports.push(
     PluginHostModule.forRoot({

@@ -18,7 +18,10 @@ export class NewsletterPlugin {
   @Capability({ slug: 'newsletter.send', description: 'Queues a newsletter' })
   async send(input: { subject: string }, ctx: CapabilityContext) {
     this.calls++;
-    const mail = await ctx.run<{ sent: boolean }>('mail.deliver', { to: 'all', subject: input.subject });
+    const mail = await ctx.run<{ sent: boolean }>('mail.deliver', {
+      to: 'all',
+      subject: input.subject,
+    });
     return { queued: true, from: ctx.plugin.config.from, subject: input.subject, mail };
   }
 

@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import { mergePatch } from '../../lib/index.js';
+import { assertJsonObject, deepFreeze, jsonViolations, readPath } from '../../lib/json.util.js';
+
+describe('mergePatch (RFC 7396)', () => {
+  // The examples of RFC 7396, appendix A, restricted to object targets and patches.
+  const cases: Array<[object, object, object]> = [
+    [{ a: 'b' }, { a: 'c' }, { a: 'c' }],
+    [{ a: 'b' }, { b: 'c' }, { a: 'b', b: 'c' }],
+    [{ a: 'b' }, { a: null }, {}],
+    [{ a: 'b', b: 'c' }, { a: null }, { b: 'c' }],
+    [{ a: ['b'] }, { a: 'c' }, { a: 'c' }],
+    [{ a: 'c' }, { a: ['b'] }, { a: ['b'] }],
+    [{ a: { b: 'c' } }, { a: { b: 'd', c: null } }, { a: { b: 'd' } }],
+    [{ a: [{ b: 'c' }] }, { a: [1] }, { a: [1] }],
+    [{ e: null }, { a: 1 }, { e: null, a: 1 }],
+    [{}, { a: { bb: { ccc: null } } }, { a: { bb: {} } }],
+  ];
+  it.each(cases)('patches %j with %j', (target, patch, expected) => {
+    expect(mergePatch(target as never, patch as never)).toEqual(expected);
+  });
+
+  it('changes neither argument, so frozen snapshots can be patched', () => {
+    const target = deepFreeze({ a: { b: 1 } });
+    const patch = deepFreeze({ a: { c: 2 } });
+    expect(mergePatch(target, patch)).toEqual({ a: { b: 1, c: 2 } });
+    expect(target).toEqual({ a: { b: 1 } });
+  });
+});
+
+describe('JSON checks', () => {
+  it('refuses prototype-pollution keys at any depth and reports their path', () => {
+    const body = JSON.parse('{"a":{"b":[{"__proto__":{"x":1}}]},"constructor":1,"prototype":2}');
+    expect(jsonViolations(body, 32)).toEqual([
+      expect.stringContaining('$.a.b[0].__proto__'),
+      expect.stringContaining('$.constructor'),
+      expect.stringContaining('$.prototype'),
+    ]);
+    expect(({} as Record<string, unknown>).x).toBeUndefined();
+  });
+
+  it('refuses nesting deeper than the limit', () => {
+    let deep: object = {};
+    for (let i = 0; i < 40; i++) deep = { d: deep };
+    expect(jsonViolations(deep, 32)).toEqual([expect.stringContaining('deeper than 32')]);
+    expect(jsonViolations({ a: { b: 1 } }, 32)).toEqual([]);
+  });
+
+  it('refuses values that are not JSON', () => {
+    expect(jsonViolations({ n: Number.NaN, d: new Date(0), f: Infinity }, 32)).toHaveLength(3);
+  });
+
+  it('accepts only plain objects as configs', () => {
+    for (const bad of [null, [], 'x', 3, new Map()]) {
+      expect(() => assertJsonObject(bad, 32, 'must be an object')).toThrow('must be an object');
+    }
+    expect(() => assertJsonObject(Object.create(null), 32, 'no')).not.toThrow();
+  });
+
+  it('reads dotted paths without walking the prototype', () => {
+    const config = { smtp: { host: 'mx', port: 25 }, list: [1] };
+    expect(readPath(config, 'smtp.host')).toBe('mx');
+    expect(readPath(config, 'smtp.missing')).toBeUndefined();
+    expect(readPath(config, 'smtp.constructor')).toBeUndefined();
+    expect(readPath(config, 'list.length')).toBeUndefined();
+  });
+});

@@ -1,0 +1,75 @@
+import { describe, expect, it } from 'vitest';
+import { InMemoryPluginStore, PluginStoreFullError, type Plugin } from '../../lib/index.js';
+
+function record(slug: string, version = 1): Plugin {
+  const now = new Date();
+  return {
+    slug,
+    kind: 'capability',
+    enabled: true,
+    config: { nested: { a: 1 } },
+    nav: false,
+    sort: 0,
+    labelEn: null,
+    labelAr: null,
+    version,
+    createdAt: now,
+    updatedAt: now,
+  };
+}
+
+describe('InMemoryPluginStore', () => {
+  it('inserts only if absent', async () => {
+    const store = new InMemoryPluginStore();
+    expect(await store.insert(record('a'))).toBe(true);
+    expect(await store.insert({ ...record('a'), enabled: false })).toBe(false);
+    expect((await store.get('a'))?.enabled).toBe(true);
+  });
+
+  it('refuses new records past its bound and never evicts', async () => {
+    const store = new InMemoryPluginStore(2);
+    await store.insert(record('a'));
+    await store.insert(record('b'));
+    await expect(store.insert(record('c'))).rejects.toBeInstanceOf(PluginStoreFullError);
+    await expect(store.upsert(record('c'))).rejects.toThrow(/limit of 2/);
+    // Replacing an existing record is still allowed at the bound.
+    await expect(store.upsert({ ...record('a'), sort: 5 })).resolves.toMatchObject({ sort: 5 });
+    expect((await store.all()).map((p) => p.slug).sort()).toEqual(['a', 'b']);
+  });
+
+  it('writes all or nothing, each only at the expected version', async () => {
+    const store = new InMemoryPluginStore();
+    await store.insert(record('a'));
+    await store.insert(record('b'));
+    const ok = await store.write([
+      { next: { ...record('a', 2), sort: 1 }, expectedVersion: 1 },
+      { next: { ...record('b', 2), sort: 2 }, expectedVersion: 1 },
+    ]);
+    expect(ok).toBe(true);
+    const stale = await store.write([
+      { next: { ...record('a', 3), sort: 9 }, expectedVersion: 2 },
+      { next: { ...record('b', 2), sort: 9 }, expectedVersion: 1 },
+    ]);
+    expect(stale).toBe(false);
+    expect((await store.get('a'))?.sort).toBe(1);
+    expect((await store.get('b'))?.sort).toBe(2);
+  });
+
+  it('deletes conditionally', async () => {
+    const store = new InMemoryPluginStore();
+    await store.insert(record('a'));
+    expect(await store.delete('a', 7)).toBe(false);
+    expect(await store.delete('a', 1)).toBe(true);
+    expect(await store.delete('a')).toBe(false);
+  });
+
+  it('hands out copies, so callers cannot change stored records by reference', async () => {
+    const store = new InMemoryPluginStore();
+    const original = record('a');
+    await store.insert(original);
+    (original.config.nested as { a: number }).a = 99;
+    const read = (await store.get('a'))!;
+    (read.config.nested as { a: number }).a = 42;
+    expect((await store.get('a'))!.config).toEqual({ nested: { a: 1 } });
+  });
+});
