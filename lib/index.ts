@@ -3,6 +3,14 @@ export * from './dto/index.js';
 export * from './entities/index.js';
 export * from './interfaces/index.js';
 export * from './stores/index.js';
+export {
+  PostgresNotifyTransport,
+  RedisTransport,
+  type PluginChangeNotice,
+  type PluginHostRedisOptions,
+  type PluginSyncTransport,
+  type PluginVersionNotice,
+} from './sync/index.js';
 export * from './plugin-host.errors.js';
 export { PLUGIN_HOST_OPTIONS } from './plugin-host.module-definition.js';
 export {

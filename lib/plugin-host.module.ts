@@ -27,6 +27,7 @@ import {
 import { resolvePluginHostOptions } from './plugin-host.options.js';
 import { PluginHostService } from './plugin-host.service.js';
 import { InMemoryPluginStore } from './stores/in-memory-plugin.store.js';
+import { PluginSyncService } from './sync/plugin-sync.service.js';
 import { TypeOrmPluginStore } from './stores/typeorm-plugin.store.js';
 
 /**
@@ -51,6 +52,7 @@ import { TypeOrmPluginStore } from './stores/typeorm-plugin.store.js';
   imports: [DiscoveryModule],
   providers: [
     PluginHostService,
+    PluginSyncService,
     CapabilityRegistry,
     PluginHostExplorer,
     PluginHostMetadataAccessor,

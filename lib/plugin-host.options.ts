@@ -1,5 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import {
   DEFAULT_MAX_CONFIG_BYTES,
+  DEFAULT_SYNC_CHANNEL,
+  DEFAULT_SYNC_INTERVAL_MS,
   DEFAULT_MAX_JSON_DEPTH,
   DEFAULT_MEMORY_LIMIT,
 } from './plugin-host.constants.js';
@@ -20,5 +23,10 @@ export function resolvePluginHostOptions(
     plugins: options?.plugins ?? [],
     maxConfigBytes: options?.maxConfigBytes ?? DEFAULT_MAX_CONFIG_BYTES,
     maxJsonDepth: options?.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH,
+    syncIntervalMs: options?.syncIntervalMs ?? DEFAULT_SYNC_INTERVAL_MS,
+    notify: options?.notify ?? true,
+    redis: options?.redis,
+    syncChannel: options?.syncChannel ?? DEFAULT_SYNC_CHANNEL,
+    instanceId: options?.instanceId ?? randomUUID(),
   };
 }

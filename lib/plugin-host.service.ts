@@ -55,6 +55,8 @@ import {
 } from './plugin-host.errors.js';
 import { MESSAGES } from './plugin-host.messages.js';
 import { PLUGIN_HOST_RESOLVED_OPTIONS } from './plugin-host.module-definition.js';
+import type { PluginChangeNotice, PluginVersionNotice } from './sync/plugin-sync.interface.js';
+import { PluginSyncService, type PluginSyncTarget } from './sync/plugin-sync.service.js';
 import { assertPluginFields, REGISTER_FIELDS, UPDATABLE_FIELDS } from './plugin-validation.util.js';
 import { assertCapabilitySlug, assertPluginSlug, impliedOwner } from './slug.util.js';
 
@@ -76,28 +78,46 @@ type Change = Partial<Omit<Plugin, 'slug' | 'version' | 'createdAt' | 'updatedAt
  * Inject it anywhere once `PluginHostModule.forRoot()` is imported.
  */
 @Injectable()
-export class PluginHostService implements OnModuleInit, OnApplicationBootstrap {
+export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, PluginSyncTarget {
   private readonly logger = new Logger('PluginHost');
   private readonly plugins = new Map<string, Plugin>();
   private sortedCache: readonly Plugin[] | null = null;
   private emitter: Emitter | undefined;
   private bootstrapped = false;
   private readonly lanes = new Map<string, Promise<unknown>>();
+  /** This instance's id in change notices between instances. */
+  readonly instanceId: string;
 
   constructor(
     @Inject(PLUGIN_STORE) private readonly store: PluginStore,
     @Inject(PLUGIN_HOST_RESOLVED_OPTIONS) private readonly options: ResolvedPluginHostOptions,
     private readonly registry: CapabilityRegistry,
     private readonly moduleRef: ModuleRef,
-  ) {}
+    private readonly sync: PluginSyncService,
+  ) {
+    this.instanceId = options.instanceId;
+  }
 
   async onModuleInit(): Promise<void> {
     this.emitter = await findEventEmitter(this.moduleRef);
   }
 
-  /** Loads every record, then inserts the code-declared defaults that have no record yet. */
+  /**
+   * Loads every record, starts listening to other instances, then inserts the code-declared defaults
+   * that have no record yet. A store that cannot be read fails the boot with a clear message: an
+   * instance that does not know which plugins are disabled must not serve them.
+   */
   async onApplicationBootstrap(): Promise<void> {
-    await this.refresh();
+    try {
+      await this.reloadAll();
+    } catch (error) {
+      throw new Error(
+        `nest-plugin-host could not load plugins from its store (${this.store.description ?? 'custom store'}): ` +
+          `${(error as Error)?.cause instanceof Error ? ((error as Error).cause as Error).message : (error as Error)?.message}`,
+        { cause: error },
+      );
+    }
+    await this.sync.start(this);
     for (const declared of this.options.plugins) await this.ensure(declared);
     for (const { options } of this.registry.allHostedPlugins()) await this.ensure(options);
     for (const capability of this.registry.allCapabilities()) {
@@ -105,7 +125,8 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap {
     }
     this.bootstrapped = true;
     this.logger.log(
-      `Hosting ${this.plugins.size} plugins and ${this.capabilities().length} capabilities (${this.store.description ?? 'custom store'}).`,
+      `Hosting ${this.plugins.size} plugins and ${this.capabilities().length} capabilities ` +
+        `(store: ${this.store.description ?? 'custom'}; sync: ${this.sync.transportNames.join(', ') || 'none'}).`,
     );
   }
 
@@ -275,7 +296,7 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap {
       throw new PluginExistsError(record.slug);
     }
     this.remember(record);
-    this.emitChange('registered', null, record, options.actor);
+    await this.committed('registered', null, record, options.actor);
     return this.plugins.get(record.slug)!;
   }
 
@@ -341,7 +362,8 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap {
       seen.add(slug);
     }
     for (let attempt = 0; attempt < DEFAULT_WRITE_RETRIES; attempt++) {
-      const current = attempt === 0 ? [...this.plugins.values()] : await this.reloadAll();
+      if (attempt > 0) await this.reloadAll();
+      const current = [...this.plugins.values()];
       const bySlug = new Map(current.map((p) => [p.slug, p]));
       for (const slug of slugs) if (!bySlug.has(slug)) throw new PluginNotFoundError(slug);
       const rest = current.filter((p) => !seen.has(p.slug)).sort(bySortThenSlug);
@@ -363,14 +385,13 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap {
       if (await this.storeCall(() => this.store.write(writes))) {
         for (const { next } of writes) this.remember(next);
         if (writes.length) {
-          this.emit('plugin.reordered', {
-            action: 'reordered',
-            slug: slugs.join(','),
-            before: null,
-            after: null,
-            origin: 'local',
-            actor: options.actor ?? 'system',
-          } satisfies PluginChangeEvent);
+          const actor = options.actor ?? 'system';
+          this.emitReordered(slugs.join(','), 'local', actor);
+          await this.announce(
+            'reordered',
+            actor,
+            writes.map(({ next }) => ({ slug: next.slug, version: next.version })),
+          );
         }
         return this.list();
       }
@@ -389,14 +410,37 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap {
     await this.compareAndSet(slug, options, async (current) => {
       if (!(await this.storeCall(() => this.store.delete(slug, current.version)))) return MISSED;
       this.forget(slug);
-      this.emitChange('removed', current, null, options.actor);
+      await this.committed('removed', current, null, options.actor);
       return undefined;
     });
   }
 
-  /** Reloads every record from the store, replacing what memory holds. */
+  /**
+   * Reloads every record from the store and applies what changed (emitting `origin: 'remote'` events
+   * for changes made elsewhere). Instances do this by themselves; call it to force a resync.
+   */
   async refresh(): Promise<void> {
     await this.reloadAll();
+  }
+
+  /** Same as {@link refresh}; what the sync layer calls after a reconnect or a moved fingerprint. */
+  resync(): Promise<void> {
+    return this.refresh();
+  }
+
+  /**
+   * Applies another instance's commit: re-reads each record it names (by primary key) unless memory
+   * already holds that version or newer, so each change is applied once and never rolled back to an
+   * older version. Called by the sync transports.
+   */
+  async applyNotice(notice: PluginChangeNotice): Promise<void> {
+    let applied = false;
+    const quiet = notice.action === 'reordered';
+    for (const change of notice.changes) {
+      if (await this.applyVersion(change, notice.actor, !quiet)) applied = true;
+    }
+    if (quiet && applied)
+      this.emitReordered(notice.changes.map((c) => c.slug).join(','), 'remote', notice.actor);
   }
 
   // ---------------------------------------------------------------- internals
@@ -407,7 +451,7 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap {
     const record = this.newRecord(declared);
     if (await this.storeCall(() => this.store.insert(record))) {
       this.remember(record);
-      this.emitChange('registered', null, record, 'system');
+      await this.committed('registered', null, record, 'system');
     } else {
       await this.reload(declared.slug);
     }
@@ -457,7 +501,7 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap {
       if (!(await this.storeCall(() => this.store.write(writes)))) return MISSED;
       this.remember(next);
       const after = this.plugins.get(slug)!;
-      this.emitChange(actionFor(current, next), current, after, options.actor);
+      await this.committed(actionFor(current, next), current, after, options.actor);
       return after;
     });
   }
@@ -530,22 +574,70 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap {
   }
 
   /** Re-reads one record from the store into memory; `undefined` if it is gone. */
-  private async reload(slug: string): Promise<Plugin | undefined> {
+  private async reload(slug: string, actor = 'unknown'): Promise<Plugin | undefined> {
     const fresh = await this.storeCall(() => this.store.get(slug));
-    if (!fresh) {
-      this.forget(slug);
-      return undefined;
-    }
-    this.remember(fresh);
-    return this.plugins.get(slug);
+    return this.absorb(slug, fresh, actor, true);
   }
 
-  private async reloadAll(): Promise<Plugin[]> {
+  /** Re-reads every record, applying each difference as a remote change. */
+  private async reloadAll(): Promise<void> {
     const all = await this.storeCall(() => this.store.all());
-    this.plugins.clear();
-    for (const plugin of all) this.plugins.set(plugin.slug, snapshot(plugin));
-    this.sortedCache = null;
-    return [...this.plugins.values()];
+    const seen = new Set<string>();
+    for (const plugin of all) {
+      seen.add(plugin.slug);
+      this.absorb(plugin.slug, plugin, 'unknown', true);
+    }
+    for (const slug of this.plugins.keys()) {
+      if (!seen.has(slug)) this.absorb(slug, null, 'unknown', true);
+    }
+  }
+
+  /** One remote version: skipped if memory already has it, else re-read and applied. */
+  private async applyVersion(
+    change: PluginVersionNotice,
+    actor: string,
+    emit: boolean,
+  ): Promise<boolean> {
+    const known = this.plugins.get(change.slug);
+    if (!change.deleted && known && known.version >= change.version) return false;
+    if (change.deleted && !known) return false;
+    return this.inLane(change.slug, async () => {
+      const before = this.plugins.get(change.slug);
+      const fresh = await this.storeCall(() => this.store.get(change.slug));
+      return this.absorb(change.slug, fresh, actor, emit) !== before;
+    });
+  }
+
+  /**
+   * Takes what the store holds for `slug` into memory if it is newer than what memory has (or gone),
+   * emitting the change as a remote one once the app is up. Returns what memory holds afterwards.
+   */
+  private absorb(
+    slug: string,
+    fresh: Plugin | null,
+    actor: string,
+    emit: boolean,
+  ): Plugin | undefined {
+    const before = this.plugins.get(slug);
+    if (!fresh) {
+      if (!before) return undefined;
+      this.forget(slug);
+      if (emit && this.bootstrapped) this.emitChange('removed', before, null, actor, 'remote');
+      return undefined;
+    }
+    if (before && before.version >= fresh.version) return before;
+    this.remember(fresh);
+    const after = this.plugins.get(slug)!;
+    if (emit && this.bootstrapped) {
+      this.emitChange(
+        before ? actionFor(before, after) : 'registered',
+        before ?? null,
+        after,
+        actor,
+        'remote',
+      );
+    }
+    return after;
   }
 
   private remember(plugin: Plugin): void {
@@ -557,6 +649,28 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap {
 
   private forget(slug: string): void {
     if (this.plugins.delete(slug)) this.sortedCache = null;
+  }
+
+  /** After a local commit: emit the event here, then tell the other instances. */
+  private async committed(
+    action: PluginChangeEvent['action'],
+    before: Plugin | null,
+    after: Plugin | null,
+    actor = 'system',
+  ): Promise<void> {
+    this.emitChange(action, before, after, actor, 'local');
+    const record = (after ?? before)!;
+    await this.announce(action, actor, [
+      { slug: record.slug, version: record.version, deleted: after === null },
+    ]);
+  }
+
+  private announce(
+    action: PluginChangeEvent['action'],
+    actor: string,
+    changes: PluginVersionNotice[],
+  ): Promise<void> {
+    return this.sync.publish({ instance: this.instanceId, action, actor, changes });
   }
 
   /** Runs a store operation; anything but our own errors means the store is unreachable (503). */
@@ -574,11 +688,23 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap {
     action: PluginChangeEvent['action'],
     before: Plugin | null,
     after: Plugin | null,
-    actor = 'system',
+    actor: string,
+    origin: PluginChangeEvent['origin'],
   ): void {
     if (!this.emitter) return;
     const slug = (after ?? before)!.slug;
-    this.emit(`plugin.${action}`, { action, slug, before, after, origin: 'local', actor });
+    this.emit(`plugin.${action}`, { action, slug, before, after, origin, actor });
+  }
+
+  private emitReordered(slugs: string, origin: PluginChangeEvent['origin'], actor: string): void {
+    this.emit('plugin.reordered', {
+      action: 'reordered',
+      slug: slugs,
+      before: null,
+      after: null,
+      origin,
+      actor,
+    });
   }
 
   private emit(name: string, payload: PluginChangeEvent | CapabilityFailedEvent): void {

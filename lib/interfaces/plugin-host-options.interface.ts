@@ -1,6 +1,7 @@
 import type { CanActivate, Type } from '@nestjs/common';
 import type { HostedPluginOptions } from './hosted-plugin.interface.js';
 import type { PluginStore } from './plugin-store.interface.js';
+import type { PluginHostRedisOptions } from '../sync/redis.transport.js';
 
 /** Actions the REST API performs; what `authorize` is asked about. */
 export type PluginHostAction =
@@ -58,6 +59,32 @@ export interface PluginHostModuleOptions {
    * @default 32
    */
   maxJsonDepth?: number;
+  /**
+   * Polling safety net between instances: every interval, compare a cheap fingerprint of the table
+   * (count, sum of versions, latest update) and reload only if it moved. `0` turns polling off.
+   * @default 5000
+   */
+  syncIntervalMs?: number;
+  /**
+   * Use PostgreSQL LISTEN/NOTIFY between instances when the store's database is PostgreSQL.
+   * @default true
+   */
+  notify?: boolean;
+  /**
+   * Also announce changes over Redis pub/sub (any database; needs the `ioredis` package).
+   * @example 'redis://127.0.0.1:6379'
+   */
+  redis?: PluginHostRedisOptions;
+  /**
+   * Channel name used by NOTIFY and Redis. Instances that share a store must use the same one.
+   * @default 'plugin_host_changes'
+   */
+  syncChannel?: string;
+  /**
+   * This instance's id in change notices and logs.
+   * @default a random UUID per boot
+   */
+  instanceId?: string;
 }
 
 /**
@@ -93,8 +120,8 @@ export type PluginHostModuleForRootOptions = PluginHostModuleOptions & PluginHos
 
 /** Options with every default filled in. */
 export type ResolvedPluginHostOptions = Required<
-  Omit<PluginHostModuleOptions, 'authorize' | 'guards'>
+  Omit<PluginHostModuleOptions, 'authorize' | 'guards' | 'redis'>
 > &
-  Pick<PluginHostModuleOptions, 'authorize'> & {
+  Pick<PluginHostModuleOptions, 'authorize' | 'redis'> & {
     guards: Array<Type<CanActivate> | CanActivate>;
   };

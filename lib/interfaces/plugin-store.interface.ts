@@ -35,6 +35,11 @@ export interface PluginStore {
    * Resolves `true` if a record was deleted.
    */
   delete(slug: string, expectedVersion?: number): Promise<boolean>;
+  /**
+   * A cheap summary of the whole table that changes whenever any record does (count, sum of versions,
+   * latest update). The polling safety net compares it before reloading everything.
+   */
+  fingerprint?(): Promise<string>;
   /** Human-readable description for logs, e.g. `typeorm(postgres)`. */
   readonly description?: string;
 }

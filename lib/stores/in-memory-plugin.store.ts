@@ -52,6 +52,16 @@ export class InMemoryPluginStore implements PluginStore {
     return this.records.delete(slug);
   }
 
+  async fingerprint(): Promise<string> {
+    let versions = 0;
+    let latest = 0;
+    for (const record of this.records.values()) {
+      versions += record.version;
+      latest = Math.max(latest, record.updatedAt.getTime());
+    }
+    return `${this.records.size}:${versions}:${latest}`;
+  }
+
   private assertRoom(): void {
     if (this.records.size >= this.limit) throw new PluginStoreFullError(this.limit);
   }

@@ -26,7 +26,8 @@ export class TypeOrmPluginStore implements PluginStore {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly serialise: boolean;
 
-  constructor(private readonly dataSource: DataSource) {
+  /** @param dataSource an initialised data source whose entities include {@link Plugin}. */
+  constructor(readonly dataSource: DataSource) {
     this.repository = dataSource.getRepository<ObjectLiteral>(Plugin);
     this.serialise = SINGLE_CONNECTION_DRIVERS.has(dataSource.options.type);
     this.description = `typeorm(${dataSource.options.type})`;
@@ -93,6 +94,19 @@ export class TypeOrmPluginStore implements PluginStore {
         query.andWhere('version = :expectedVersion', { expectedVersion });
       const result = await query.execute();
       return (result.affected ?? 0) > 0;
+    });
+  }
+
+  fingerprint(): Promise<string> {
+    return this.run(async () => {
+      const row = await this.repository
+        .createQueryBuilder('p')
+        .select('COUNT(*)', 'n')
+        .addSelect('COALESCE(SUM(p.version), 0)', 'v')
+        .addSelect('MAX(p.updatedAt)', 'u')
+        .getRawOne<{ n: unknown; v: unknown; u: unknown }>();
+      const latest = row?.u instanceof Date ? row.u.toISOString() : String(row?.u ?? '');
+      return `${Number(row?.n ?? 0)}:${Number(row?.v ?? 0)}:${latest}`;
     });
   }
 

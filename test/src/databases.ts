@@ -7,7 +7,7 @@ import type { TypeOrmModuleOptions } from '@nestjs/typeorm';
 
 /** A throw-away database for one test file: its TypeORM options and how to drop it. */
 export interface TestDatabase {
-  kind: 'sqlite' | 'postgres';
+  kind: 'sqlite' | 'postgres' | 'mariadb';
   options: TypeOrmModuleOptions;
   drop(): Promise<void>;
 }
@@ -54,8 +54,31 @@ export async function createPostgresDatabase(): Promise<TestDatabase> {
   };
 }
 
+export const MARIADB_URL = process.env.MARIADB_URL ?? 'mysql://root@127.0.0.1:3306/test';
+
+/** A fresh MariaDB/MySQL database on the local server, dropped by `drop()`. */
+export async function createMariaDatabase(): Promise<TestDatabase> {
+  const { createConnection } = await import('mysql2/promise');
+  const name = uniqueName('nph');
+  const admin = await createConnection(MARIADB_URL);
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(MARIADB_URL);
+  url.pathname = `/${name}`;
+  return {
+    kind: 'mariadb',
+    options: { type: 'mariadb', url: url.toString(), synchronize: true },
+    drop: async () => {
+      const client = await createConnection(MARIADB_URL);
+      await client.query(`DROP DATABASE IF EXISTS ${name}`);
+      await client.end();
+    },
+  };
+}
+
 /** The databases the persistence suites run on. */
 export const DATABASES = [
   ['sqlite', createSqliteDatabase],
   ['postgres', createPostgresDatabase],
+  ['mariadb', createMariaDatabase],
 ] as const;
