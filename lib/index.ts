@@ -27,3 +27,4 @@ export { PluginHostModule } from './plugin-host.module.js';
 export { PluginHostService } from './plugin-host.service.js';
 export { isCapabilitySlug, isPluginSlug } from './slug.util.js';
 export { mergePatch } from './json.util.js';
+export * from './migrations/index.js';

@@ -16,6 +16,7 @@ export class TcpProxy {
 
   /** Starts listening (on the same port as before, after a `stop`). */
   async start(): Promise<number> {
+    if (this.server) return this.port;
     this.server = createServer((client) => {
       const upstream = connect(this.targetPort, this.targetHost);
       for (const socket of [client, upstream]) {
@@ -27,7 +28,10 @@ export class TcpProxy {
       client.on('close', () => upstream.destroy());
       upstream.on('close', () => client.destroy());
     });
-    await new Promise<void>((resolve) => this.server!.listen(this.port, '127.0.0.1', resolve));
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(this.port, '127.0.0.1', resolve);
+    });
     this.port = (this.server.address() as { port: number }).port;
     return this.port;
   }
