@@ -38,6 +38,7 @@ const CODE_BY_STATUS: Record<number, string> = {
   415: 'UNSUPPORTED_MEDIA_TYPE',
   429: 'TOO_MANY_REQUESTS',
   500: 'INTERNAL_ERROR',
+  508: 'CAPABILITY_LOOP',
   503: 'STORE_UNAVAILABLE',
 };
 
@@ -78,15 +79,8 @@ export class PluginHostExceptionFilter implements ExceptionFilter {
       return body;
     }
     if (exception instanceof HttpException) return fromHttpException(exception);
-    // Body-parser errors (malformed JSON, too large) carry an HTTP status but are not HttpExceptions.
-    const status = (exception as { status?: unknown })?.status;
-    if (typeof status === 'number' && status >= 400 && status < 500) {
-      return {
-        statusCode: status,
-        code: CODE_BY_STATUS[status] ?? 'BAD_REQUEST',
-        message: (exception as Error).message,
-      };
-    }
+    const parserError = bodyParserErrorBody(exception);
+    if (parserError) return parserError;
     const correlationId = randomUUID();
     this.logger.error(
       `Unhandled error [${correlationId}]: ${(exception as Error)?.stack ?? String(exception)}`,
@@ -117,4 +111,42 @@ function fromHttpException(exception: HttpException): PluginHostErrorBody {
   };
   if (errors && errors.length > 1) body.errors = errors;
   return body;
+}
+
+/**
+ * The error body for a body-parser rejection (it carries `type` and a 4xx `status` but is no
+ * `HttpException`), or `undefined` for anything else.
+ */
+export function bodyParserErrorBody(error: unknown): PluginHostErrorBody | undefined {
+  const { status, type, body } = (error ?? {}) as {
+    status?: unknown;
+    type?: unknown;
+    body?: unknown;
+  };
+  if (typeof status !== 'number' || status < 400 || status >= 500 || typeof type !== 'string') {
+    return undefined;
+  }
+  if (type === 'entity.too.large') {
+    return {
+      statusCode: 413,
+      code: 'PAYLOAD_TOO_LARGE',
+      message: 'The request body is larger than this server accepts.',
+    };
+  }
+  if (type === 'entity.parse.failed') {
+    const start = typeof body === 'string' ? body.trimStart()[0] : undefined;
+    return {
+      statusCode: 400,
+      code: 'VALIDATION_FAILED',
+      message:
+        start === '{' || start === '['
+          ? 'The request body is not valid JSON.'
+          : 'The request body must be a JSON object.',
+    };
+  }
+  return {
+    statusCode: status,
+    code: CODE_BY_STATUS[status] ?? 'BAD_REQUEST',
+    message: (error as Error).message,
+  };
 }

@@ -12,10 +12,10 @@ import {
   Put,
   Query,
   Req,
-  Res,
   SetMetadata,
   UseFilters,
   UseGuards,
+  UseInterceptors,
   ValidationPipe,
 } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
@@ -31,6 +31,7 @@ import type { NavItem } from './interfaces/hosted-plugin.interface.js';
 import type { PluginHostAction } from './interfaces/plugin-host-options.interface.js';
 import { PluginHostAccessGuard } from './plugin-host-access.guard.js';
 import { PluginHostBodyPipe } from './plugin-host-body.pipe.js';
+import { PluginHostHttpInterceptor } from './plugin-host-http.interceptor.js';
 import { PLUGIN_HOST_ACTION_METADATA } from './plugin-host.constants.js';
 import {
   CapabilityFailedError,
@@ -48,7 +49,7 @@ const dto = new ValidationPipe({
   whitelist: true,
   forbidNonWhitelisted: true,
   transform: true,
-  stopAtFirstError: false,
+  stopAtFirstError: true,
   exceptionFactory: (errors) => {
     const messages = errors.flatMap((e) =>
       Object.values(e.constraints ?? { invalid: `${e.property} is invalid` }),
@@ -70,6 +71,7 @@ export interface PluginHostDashboard {
  * through a subclass carrying `@Controller(path)`; this class itself has no route prefix.
  */
 @UseGuards(PluginHostAccessGuard)
+@UseInterceptors(PluginHostHttpInterceptor)
 @UseFilters(PluginHostExceptionFilter)
 export class PluginHostController {
   private readonly logger = new Logger('PluginHost');
@@ -84,10 +86,8 @@ export class PluginHostController {
 
   @Get('plugins/:slug')
   @Action('read')
-  get(@Param('slug') slug: string, @Res({ passthrough: true }) response: unknown): Plugin {
-    const plugin = this.host.get(slug);
-    setHeader(response, 'ETag', `"${plugin.version}"`);
-    return plugin;
+  get(@Param('slug') slug: string): Plugin {
+    return this.host.get(slug);
   }
 
   @Post('plugins')
@@ -227,13 +227,4 @@ function actorOf(request: unknown): string {
   const user = (request as { user?: { id?: unknown; username?: unknown; sub?: unknown } })?.user;
   const id = user?.username ?? user?.id ?? user?.sub;
   return id === undefined || id === null ? 'anonymous' : String(id);
-}
-
-function setHeader(response: unknown, name: string, value: string): void {
-  const target = response as {
-    header?: (n: string, v: string) => unknown;
-    setHeader?: (n: string, v: string) => unknown;
-  };
-  if (typeof target.setHeader === 'function') target.setHeader(name, value);
-  else if (typeof target.header === 'function') target.header(name, value);
 }

@@ -16,6 +16,7 @@ export type PluginHostErrorCode =
   | 'WRITE_CONFLICT'
   | 'PAYLOAD_TOO_LARGE'
   | 'CAPABILITY_FAILED'
+  | 'CAPABILITY_LOOP'
   | 'DUPLICATE_CAPABILITY'
   | 'DUPLICATE_HOSTED_PLUGIN'
   | 'STORE_FULL'
@@ -120,6 +121,19 @@ export class CapabilityFailedError extends PluginHostError {
     cause?: unknown,
   ) {
     super(MESSAGES.capabilityFailed(slug), { cause });
+  }
+}
+
+/** A capability chain (`ctx.run`) went deeper than 32 calls: almost surely a loop. HTTP 508. */
+export class CapabilityLoopError extends PluginHostError {
+  readonly code = 'CAPABILITY_LOOP';
+  readonly status = 508;
+
+  constructor(
+    readonly slug: string,
+    readonly depth: number,
+  ) {
+    super(MESSAGES.capabilityDepth(slug, depth));
   }
 }
 

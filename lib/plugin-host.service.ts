@@ -41,6 +41,7 @@ import {
   PLUGIN_STORE,
 } from './plugin-host.constants.js';
 import {
+  CapabilityLoopError,
   CapabilityNotFoundError,
   PluginDisabledError,
   PluginExistsError,
@@ -261,7 +262,7 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
     }
     const ctx = new Context(this, slug, plugin, options);
     if (ctx.depth > MAX_CAPABILITY_DEPTH) {
-      throw new PluginValidationError(MESSAGES.capabilityDepth(slug, ctx.depth));
+      throw new CapabilityLoopError(slug, ctx.depth);
     }
     const started = this.emitter ? performance.now() : 0;
     try {
