@@ -9,6 +9,8 @@ export interface RegisteredCapability {
   slug: string;
   plugin: string;
   description?: string;
+  /** Overrides the module's `capabilityTimeoutMs` for REST runs. */
+  timeoutMs?: number;
   /** Where it was declared, for error messages, e.g. `NewsletterPlugin.send (AppModule)`. */
   source: string;
   handler: CapabilityHandler;

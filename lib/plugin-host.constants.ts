@@ -35,3 +35,4 @@ export const DEFAULT_WRITE_RETRIES = 20;
 export const MAX_CAPABILITY_DEPTH = 32;
 export const DEFAULT_SYNC_INTERVAL_MS = 5_000;
 export const DEFAULT_SYNC_CHANNEL = 'plugin_host_changes';
+export const DEFAULT_CAPABILITY_TIMEOUT_MS = 30_000;

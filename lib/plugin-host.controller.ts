@@ -64,6 +64,8 @@ export interface PluginHostDashboard {
   nav: NavItem[];
   capabilities: CapabilityInfo[];
   counts: { total: number; enabled: number };
+  /** Plugins the kill switch forces off on the instance that answered. */
+  forcedDisabled: string[];
 }
 
 /**
@@ -175,7 +177,11 @@ export class PluginHostController {
       plugins,
       nav: this.host.nav(),
       capabilities: this.host.capabilities(),
-      counts: { total: plugins.length, enabled: plugins.filter((p) => p.enabled).length },
+      counts: {
+        total: plugins.length,
+        enabled: plugins.filter((p) => this.host.isEnabled(p.slug)).length,
+      },
+      forcedDisabled: this.host.forcedDisabled(),
     };
   }
 
@@ -198,6 +204,7 @@ export class PluginHostController {
       const output = await this.host.runCapability(slug, input, {
         request,
         actor: actorOf(request),
+        timeoutMs: this.host.timeoutOf(slug),
       });
       return { output: output === undefined ? null : output };
     } catch (error) {

@@ -17,6 +17,7 @@ export type PluginHostErrorCode =
   | 'PAYLOAD_TOO_LARGE'
   | 'CAPABILITY_FAILED'
   | 'CAPABILITY_LOOP'
+  | 'CAPABILITY_TIMEOUT'
   | 'DUPLICATE_CAPABILITY'
   | 'DUPLICATE_HOSTED_PLUGIN'
   | 'STORE_FULL'
@@ -79,8 +80,14 @@ export class PluginDisabledError extends PluginHostError {
   constructor(
     readonly plugin: string,
     readonly capability: string,
+    /** Whether the instance's kill switch (not the store) turned it off. */
+    readonly forced = false,
   ) {
-    super(MESSAGES.pluginDisabled(plugin, capability));
+    super(
+      forced
+        ? MESSAGES.pluginForcedOff(plugin, capability)
+        : MESSAGES.pluginDisabled(plugin, capability),
+    );
   }
 }
 
@@ -121,6 +128,19 @@ export class CapabilityFailedError extends PluginHostError {
     cause?: unknown,
   ) {
     super(MESSAGES.capabilityFailed(slug), { cause });
+  }
+}
+
+/** A capability ran past its time limit. HTTP 504; its `ctx.signal` was aborted. */
+export class CapabilityTimeoutError extends PluginHostError {
+  readonly code = 'CAPABILITY_TIMEOUT';
+  readonly status = 504;
+
+  constructor(
+    readonly slug: string,
+    readonly timeoutMs: number,
+  ) {
+    super(MESSAGES.capabilityTimeout(slug, timeoutMs));
   }
 }
 

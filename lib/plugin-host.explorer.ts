@@ -49,6 +49,7 @@ export class PluginHostExplorer implements OnModuleInit {
         slug: options.slug,
         plugin: options.plugin ?? hosted?.slug ?? impliedOwner(options.slug),
         description: options.description,
+        timeoutMs: options.timeoutMs,
         source: `${type.name}.${method} (${wrapper.host?.name ?? 'unknown module'})`,
         handler: isStatic
           ? this.staticHandler(wrapper.instance as Record<string, CapabilityHandler>, method)

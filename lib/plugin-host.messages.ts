@@ -4,10 +4,14 @@ export const MESSAGES = {
   pluginExists: (slug: string) => `Plugin "${slug}" is already hosted.`,
   pluginDisabled: (plugin: string, capability: string) =>
     `Capability "${capability}" is unavailable: its plugin "${plugin}" is disabled.`,
+  pluginForcedOff: (plugin: string, capability: string) =>
+    `Capability "${capability}" is unavailable: its plugin "${plugin}" is forced off on this instance (PLUGIN_HOST_FORCE_DISABLED).`,
   pluginInUse: (slug: string, capabilities: string[]) =>
     `Plugin "${slug}" owns registered capabilities (${capabilities.join(', ')}); disable it instead of removing it.`,
   capabilityNotFound: (slug: string) => `Capability "${slug}" is not registered.`,
   capabilityFailed: (slug: string) => `Capability "${slug}" failed.`,
+  capabilityTimeout: (slug: string, ms: number) =>
+    `Capability "${slug}" did not finish within ${ms} ms.`,
   capabilityDepth: (slug: string, depth: number) =>
     `Capability "${slug}" was called ${depth} levels deep; a capability chain is probably calling itself.`,
   duplicateCapability: (slug: string, first: string, second: string) =>

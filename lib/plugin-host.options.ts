@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   DEFAULT_MAX_CONFIG_BYTES,
+  DEFAULT_CAPABILITY_TIMEOUT_MS,
   DEFAULT_SYNC_CHANNEL,
   DEFAULT_SYNC_INTERVAL_MS,
   DEFAULT_MAX_JSON_DEPTH,
@@ -23,10 +24,25 @@ export function resolvePluginHostOptions(
     plugins: options?.plugins ?? [],
     maxConfigBytes: options?.maxConfigBytes ?? DEFAULT_MAX_CONFIG_BYTES,
     maxJsonDepth: options?.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH,
+    capabilityTimeoutMs: options?.capabilityTimeoutMs ?? DEFAULT_CAPABILITY_TIMEOUT_MS,
     syncIntervalMs: options?.syncIntervalMs ?? DEFAULT_SYNC_INTERVAL_MS,
     notify: options?.notify ?? true,
     redis: options?.redis,
     syncChannel: options?.syncChannel ?? DEFAULT_SYNC_CHANNEL,
     instanceId: options?.instanceId ?? randomUUID(),
+    forceDisabled: new Set([
+      ...(options?.forceDisabled ?? []),
+      ...parseList(process.env[FORCE_DISABLED_ENV]),
+    ]),
   };
+}
+
+/** The kill-switch environment variable: comma-separated plugin slugs forced off on this instance. */
+export const FORCE_DISABLED_ENV = 'PLUGIN_HOST_FORCE_DISABLED';
+
+function parseList(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean);
 }

@@ -7,7 +7,7 @@ import {
 } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { isDeepStrictEqual } from 'node:util';
-import { CapabilityRegistry } from './capability.registry.js';
+import { CapabilityRegistry, type RegisteredCapability } from './capability.registry.js';
 import type { JsonObject, JsonValue, Plugin } from './entities/plugin.entity.js';
 import type {
   CapabilityContext,
@@ -42,6 +42,7 @@ import {
 } from './plugin-host.constants.js';
 import {
   CapabilityLoopError,
+  CapabilityTimeoutError,
   CapabilityNotFoundError,
   PluginDisabledError,
   PluginExistsError,
@@ -88,6 +89,7 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
   private readonly lanes = new Map<string, Promise<unknown>>();
   /** This instance's id in change notices between instances. */
   readonly instanceId: string;
+  private readonly forcedOff: ReadonlySet<string>;
 
   constructor(
     @Inject(PLUGIN_STORE) private readonly store: PluginStore,
@@ -97,6 +99,7 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
     private readonly sync: PluginSyncService,
   ) {
     this.instanceId = options.instanceId;
+    this.forcedOff = options.forceDisabled;
   }
 
   async onModuleInit(): Promise<void> {
@@ -125,6 +128,11 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
       await this.ensure({ slug: capability.plugin });
     }
     this.bootstrapped = true;
+    if (this.forcedOff.size) {
+      this.logger.warn(
+        `Kill switch: forced off on this instance: ${this.forcedDisabled().join(', ')}.`,
+      );
+    }
     this.logger.log(
       `Hosting ${this.plugins.size} plugins and ${this.capabilities().length} capabilities ` +
         `(store: ${this.store.description ?? 'custom'}; sync: ${this.sync.transportNames.join(', ') || 'none'}).`,
@@ -161,7 +169,7 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
   nav(lang: string = 'en'): NavItem[] {
     const items: NavItem[] = [];
     for (const plugin of this.list()) {
-      if (!plugin.enabled || !plugin.nav) continue;
+      if (!plugin.nav || !this.isEnabled(plugin.slug)) continue;
       const arabic = lang === 'ar' && !!plugin.labelAr;
       items.push({
         slug: plugin.slug,
@@ -175,7 +183,12 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
 
   /** Whether `slug` is hosted and enabled. Never throws. */
   isEnabled(slug: string): boolean {
-    return this.plugins.get(slug)?.enabled === true;
+    return this.plugins.get(slug)?.enabled === true && !this.forcedOff.has(slug);
+  }
+
+  /** Plugins the kill switch (`forceDisabled`, `PLUGIN_HOST_FORCE_DISABLED`) turns off on this instance. */
+  forcedDisabled(): string[] {
+    return [...this.forcedOff].sort();
   }
 
   /**
@@ -230,6 +243,7 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
       slug: options.slug,
       plugin,
       description: options.description,
+      timeoutMs: options.timeoutMs,
       source: `registerCapability("${options.slug}")`,
       handler,
     });
@@ -260,26 +274,91 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
     if (plugin === undefined || !plugin.enabled) {
       throw new PluginDisabledError(capability.plugin, slug);
     }
-    const ctx = new Context(this, slug, plugin, options);
-    if (ctx.depth > MAX_CAPABILITY_DEPTH) {
-      throw new CapabilityLoopError(slug, ctx.depth);
+    if (this.forcedOff.size !== 0 && this.forcedOff.has(capability.plugin)) {
+      throw new PluginDisabledError(capability.plugin, slug, true);
     }
+    if (options?.timeoutMs !== undefined || options?.signal !== undefined) {
+      return this.runGuarded<TOut>(capability, plugin, input, options);
+    }
+    const ctx = new Context(this, slug, plugin, options);
+    if (ctx.depth > MAX_CAPABILITY_DEPTH) throw new CapabilityLoopError(slug, ctx.depth);
     const started = this.emitter ? performance.now() : 0;
     try {
       return await capability.handler(input, ctx);
     } catch (error) {
-      if (this.emitter) {
-        const event: CapabilityFailedEvent = {
-          slug,
-          plugin: capability.plugin,
-          error,
-          actor: ctx.actor,
-          durationMs: performance.now() - started,
-        };
-        this.emit('capability.failed', event);
-      }
+      this.failed(capability, ctx, error, started);
       throw error;
     }
+  }
+
+  /**
+   * The time limit `POST /capabilities/:slug/run` applies: the capability's `timeoutMs`, else the
+   * module's `capabilityTimeoutMs` (30 s by default).
+   */
+  timeoutOf(slug: string): number {
+    return this.registry.getCapability(slug)?.timeoutMs ?? this.options.capabilityTimeoutMs;
+  }
+
+  /** A run with a deadline and/or a caller's signal: `ctx.signal` aborts on either. */
+  private async runGuarded<TOut>(
+    capability: RegisteredCapability,
+    plugin: Plugin,
+    input: unknown,
+    options: RunCapabilityOptions,
+  ): Promise<TOut> {
+    const controller = new AbortController();
+    const caller = options.signal;
+    if (caller?.aborted) throw caller.reason;
+    const forward = () => controller.abort(caller!.reason);
+    caller?.addEventListener('abort', forward, { once: true });
+    const ctx = new Context(this, capability.slug, plugin, {
+      ...options,
+      signal: controller.signal,
+    });
+    if (ctx.depth > MAX_CAPABILITY_DEPTH) throw new CapabilityLoopError(capability.slug, ctx.depth);
+    const timeoutMs = options.timeoutMs;
+    const timer =
+      timeoutMs !== undefined && timeoutMs > 0 && Number.isFinite(timeoutMs)
+        ? setTimeout(
+            () => controller.abort(new CapabilityTimeoutError(capability.slug, timeoutMs)),
+            timeoutMs,
+          )
+        : undefined;
+    const aborted = new Promise<never>((_, reject) => {
+      controller.signal.addEventListener('abort', () => reject(controller.signal.reason), {
+        once: true,
+      });
+    });
+    const started = performance.now();
+    try {
+      return await Promise.race([
+        Promise.resolve().then(() => capability.handler(input, ctx) as TOut),
+        aborted,
+      ]);
+    } catch (error) {
+      this.failed(capability, ctx, error, started);
+      throw error;
+    } finally {
+      clearTimeout(timer);
+      caller?.removeEventListener('abort', forward);
+    }
+  }
+
+  private failed(
+    capability: RegisteredCapability,
+    ctx: Context,
+    error: unknown,
+    started: number,
+  ): void {
+    if (!this.emitter) return;
+    const event: CapabilityFailedEvent = {
+      slug: capability.slug,
+      plugin: capability.plugin,
+      error,
+      actor: ctx.actor,
+      durationMs: performance.now() - started,
+    };
+    this.emit('capability.failed', event);
   }
 
   // ---------------------------------------------------------------- mutations (async, through the store)

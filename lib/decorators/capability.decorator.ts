@@ -24,5 +24,11 @@ export function Capability(slugOrOptions: string | CapabilityOptions): MethodDec
     typeof slugOrOptions === 'string' ? { slug: slugOrOptions } : { ...slugOrOptions };
   assertCapabilitySlug(options.slug);
   if (options.plugin !== undefined) assertPluginSlug(options.plugin);
+  if (
+    options.timeoutMs !== undefined &&
+    !(Number.isInteger(options.timeoutMs) && options.timeoutMs > 0)
+  ) {
+    throw new TypeError(`@Capability("${options.slug}"): timeoutMs must be a positive integer.`);
+  }
   return SetMetadata(CAPABILITY_METADATA, options);
 }

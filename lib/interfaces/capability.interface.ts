@@ -11,6 +11,12 @@ export interface CapabilityOptions {
   plugin?: string;
   /** Shown in `GET /capabilities` and the admin page. */
   description?: string;
+  /**
+   * Time limit for runs over REST (and for code callers that pass `timeoutMs`). On expiry the caller
+   * gets `CapabilityTimeoutError` (HTTP 504) and `ctx.signal` is aborted.
+   * @default the module's `capabilityTimeoutMs` (30000)
+   */
+  timeoutMs?: number;
 }
 
 /** What `capabilities()` and `GET /capabilities` list. */
@@ -31,8 +37,13 @@ export interface RunCapabilityOptions {
   request?: unknown;
   /** Who is calling; free text for logs and events. @default 'system' */
   actor?: string;
-  /** Aborts the run cooperatively: the capability sees it as `ctx.signal`. */
+  /** Aborts the run: the caller's promise rejects with the signal's reason and `ctx.signal` aborts. */
   signal?: AbortSignal;
+  /**
+   * Give up after this many milliseconds with `CapabilityTimeoutError` (and abort `ctx.signal`).
+   * Code calls have no limit unless given one; REST runs use {@link PluginHostService.timeoutOf}.
+   */
+  timeoutMs?: number;
   /** The context of the capability making this call (set by `ctx.run`). */
   parent?: CapabilityContext;
 }

@@ -60,6 +60,12 @@ export interface PluginHostModuleOptions {
    */
   maxJsonDepth?: number;
   /**
+   * Time limit of a capability run over REST, unless the capability sets its own `timeoutMs`.
+   * On expiry: 504 `CAPABILITY_TIMEOUT`, and the capability's `ctx.signal` is aborted.
+   * @default 30000
+   */
+  capabilityTimeoutMs?: number;
+  /**
    * Polling safety net between instances: every interval, compare a cheap fingerprint of the table
    * (count, sum of versions, latest update) and reload only if it moved. `0` turns polling off.
    * @default 5000
@@ -80,6 +86,14 @@ export interface PluginHostModuleOptions {
    * @default 'plugin_host_changes'
    */
   syncChannel?: string;
+  /**
+   * Kill switch: plugin slugs forced off on this instance whatever the store says (their capabilities
+   * are refused, they leave the nav). Merged with the comma-separated environment variable
+   * `PLUGIN_HOST_FORCE_DISABLED`, so a plugin that breaks production can be stopped with a restart
+   * and no working admin API.
+   * @example ['billing']
+   */
+  forceDisabled?: string[];
   /**
    * This instance's id in change notices and logs.
    * @default a random UUID per boot
@@ -120,8 +134,10 @@ export type PluginHostModuleForRootOptions = PluginHostModuleOptions & PluginHos
 
 /** Options with every default filled in. */
 export type ResolvedPluginHostOptions = Required<
-  Omit<PluginHostModuleOptions, 'authorize' | 'guards' | 'redis'>
+  Omit<PluginHostModuleOptions, 'authorize' | 'guards' | 'redis' | 'forceDisabled'>
 > &
   Pick<PluginHostModuleOptions, 'authorize' | 'redis'> & {
     guards: Array<Type<CanActivate> | CanActivate>;
+    /** Options' `forceDisabled` plus `PLUGIN_HOST_FORCE_DISABLED`. */
+    forceDisabled: ReadonlySet<string>;
   };

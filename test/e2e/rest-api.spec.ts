@@ -450,7 +450,14 @@ describe.each(setups)('REST API on $name', ({ sqlite }) => {
       it('answers plugins, nav, capabilities and counts', async () => {
         const res = await http().get(`${BASE}/dashboard`);
         expect(res.status).toBe(200);
-        expect(Object.keys(res.body).sort()).toEqual(['capabilities', 'counts', 'nav', 'plugins']);
+        expect(Object.keys(res.body).sort()).toEqual([
+          'capabilities',
+          'counts',
+          'forcedDisabled',
+          'nav',
+          'plugins',
+        ]);
+        expect(res.body.forcedDisabled).toEqual([]);
         expect(res.body.counts).toEqual({ total: 5, enabled: 5 });
         expect(res.body.plugins).toEqual(await plugins());
         expect(res.body.nav).toEqual((await http().get(`${BASE}/nav`)).body);

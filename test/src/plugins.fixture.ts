@@ -90,3 +90,26 @@ export class ScopedPlugin {
     return { instance: this.id, header: this.request?.headers?.['x-user'] ?? null };
   }
 }
+
+/** Slow and signal-aware capabilities for timeout tests (not in the default app). */
+@HostedPlugin({ slug: 'slow' })
+@Injectable()
+export class SlowPlugin {
+  aborted: unknown[] = [];
+
+  @Capability({ slug: 'slow.wait', timeoutMs: 100 })
+  wait(input: { ms?: number }, ctx: CapabilityContext) {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve({ waited: input.ms }), input.ms ?? 10_000);
+      ctx.signal?.addEventListener('abort', () => {
+        clearTimeout(timer);
+        this.aborted.push(ctx.signal?.reason);
+      });
+    });
+  }
+
+  @Capability('slow.default')
+  defaultLimit(input: { ms?: number }) {
+    return new Promise((resolve) => setTimeout(() => resolve('done'), input.ms ?? 10));
+  }
+}

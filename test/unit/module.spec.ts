@@ -65,11 +65,13 @@ describe('option defaults', () => {
       plugins: [],
       maxConfigBytes: 262_144,
       maxJsonDepth: 32,
+      capabilityTimeoutMs: 30_000,
       syncIntervalMs: 5_000,
       notify: true,
       redis: undefined,
       syncChannel: 'plugin_host_changes',
       instanceId: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      forceDisabled: new Set(),
     });
     expect(resolvePluginHostOptions({ memoryLimit: 5, allowAnonymous: true })).toMatchObject({
       memoryLimit: 5,
