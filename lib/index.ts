@@ -27,4 +27,6 @@ export { PluginHostModule } from './plugin-host.module.js';
 export { PluginHostService } from './plugin-host.service.js';
 export { isCapabilitySlug, isPluginSlug } from './slug.util.js';
 export { mergePatch } from './json.util.js';
+export { SecretCipher, type PluginHostEncryptionKey } from './secret-cipher.util.js';
+export { SECRET_MASK } from './plugin-host.constants.js';
 export * from './migrations/index.js';

@@ -36,3 +36,7 @@ export const MAX_CAPABILITY_DEPTH = 32;
 export const DEFAULT_SYNC_INTERVAL_MS = 5_000;
 export const DEFAULT_SYNC_CHANNEL = 'plugin_host_changes';
 export const DEFAULT_CAPABILITY_TIMEOUT_MS = 30_000;
+/** Metadata key written by `@Secret()` on a config schema class. */
+export const SECRET_METADATA = 'plugin-host:secret';
+/** What secret values look like in every response, event and audit entry. */
+export const SECRET_MASK = '********';

@@ -60,7 +60,7 @@ const dto = new ValidationPipe({
 
 /** `GET /dashboard`. */
 export interface PluginHostDashboard {
-  plugins: readonly Plugin[];
+  plugins: Plugin[];
   nav: NavItem[];
   capabilities: CapabilityInfo[];
   counts: { total: number; enabled: number };
@@ -82,35 +82,35 @@ export class PluginHostController {
 
   @Get('plugins')
   @Action('read')
-  list(): readonly Plugin[] {
-    return this.host.list();
+  list(): Plugin[] {
+    return this.host.list().map((p) => this.host.redact(p));
   }
 
   @Get('plugins/:slug')
   @Action('read')
   get(@Param('slug') slug: string): Plugin {
-    return this.host.get(slug);
+    return this.host.redact(this.host.get(slug));
   }
 
   @Post('plugins')
   @Action('register')
-  register(
+  async register(
     @Body(PluginHostBodyPipe, dto) body: RegisterPluginDto,
     @Req() request: unknown,
   ): Promise<Plugin> {
-    return this.host.register({ ...body }, { actor: actorOf(request) });
+    return this.host.redact(await this.host.register({ ...body }, { actor: actorOf(request) }));
   }
 
   @Patch('plugins/:slug')
   @Action('update')
-  update(
+  async update(
     @Param('slug') slug: string,
     @Body(PluginHostBodyPipe, dto) body: UpdatePluginDto,
     @Headers('if-match') ifMatch: string | undefined,
     @Req() request: unknown,
   ): Promise<Plugin> {
     assertPluginSlug(slug);
-    return this.host.update(slug, { ...body }, mutation(ifMatch, request));
+    return this.host.redact(await this.host.update(slug, { ...body }, mutation(ifMatch, request)));
   }
 
   @Delete('plugins/:slug')
@@ -128,36 +128,37 @@ export class PluginHostController {
   @Post('plugins/:slug/toggle')
   @Action('toggle')
   @HttpCode(200)
-  toggle(
+  async toggle(
     @Param('slug') slug: string,
     @Body(PluginHostBodyPipe, dto) body: TogglePluginDto,
     @Headers('if-match') ifMatch: string | undefined,
     @Req() request: unknown,
   ): Promise<Plugin> {
     assertPluginSlug(slug);
-    return this.host.toggle(slug, body.enabled, mutation(ifMatch, request));
+    return this.host.redact(await this.host.toggle(slug, body.enabled, mutation(ifMatch, request)));
   }
 
   @Post('plugins/:slug/configure')
   @Action('configure')
   @HttpCode(200)
-  configure(
+  async configure(
     @Param('slug') slug: string,
     @Body(PluginHostBodyPipe) patch: JsonObject,
     @Headers('if-match') ifMatch: string | undefined,
     @Req() request: unknown,
   ): Promise<Plugin> {
     assertPluginSlug(slug);
-    return this.host.configure(slug, patch, mutation(ifMatch, request));
+    return this.host.redact(await this.host.configure(slug, patch, mutation(ifMatch, request)));
   }
 
   @Put('nav/order')
   @Action('reorder')
-  reorder(
+  async reorder(
     @Body(PluginHostBodyPipe, dto) body: ReorderPluginsDto,
     @Req() request: unknown,
-  ): Promise<readonly Plugin[]> {
-    return this.host.reorder(body.slugs, { actor: actorOf(request) });
+  ): Promise<Plugin[]> {
+    const plugins = await this.host.reorder(body.slugs, { actor: actorOf(request) });
+    return plugins.map((p) => this.host.redact(p));
   }
 
   @Get('nav')
@@ -172,7 +173,7 @@ export class PluginHostController {
   @Get('dashboard')
   @Action('read')
   dashboard(): PluginHostDashboard {
-    const plugins = this.host.list();
+    const plugins = this.host.list().map((p) => this.host.redact(p));
     return {
       plugins,
       nav: this.host.nav(),

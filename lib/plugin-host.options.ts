@@ -30,6 +30,7 @@ export function resolvePluginHostOptions(
     redis: options?.redis,
     syncChannel: options?.syncChannel ?? DEFAULT_SYNC_CHANNEL,
     instanceId: options?.instanceId ?? randomUUID(),
+    encryptionKeys: options?.encryptionKeys,
     forceDisabled: new Set([
       ...(options?.forceDisabled ?? []),
       ...parseList(process.env[FORCE_DISABLED_ENV]),

@@ -1,6 +1,7 @@
 import {
   Inject,
   Injectable,
+  type Type,
   Logger,
   type OnApplicationBootstrap,
   type OnModuleInit,
@@ -8,6 +9,13 @@ import {
 import { ModuleRef } from '@nestjs/core';
 import { isDeepStrictEqual } from 'node:util';
 import { CapabilityRegistry, type RegisteredCapability } from './capability.registry.js';
+import {
+  assertConfigMatches,
+  dropMaskedSecrets,
+  maskSecrets,
+  secretPaths,
+} from './config-schema.util.js';
+import { SecretCipher } from './secret-cipher.util.js';
 import type { JsonObject, JsonValue, Plugin } from './entities/plugin.entity.js';
 import type {
   CapabilityContext,
@@ -90,6 +98,9 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
   /** This instance's id in change notices between instances. */
   readonly instanceId: string;
   private readonly forcedOff: ReadonlySet<string>;
+  private readonly cipher: SecretCipher | undefined;
+  private readonly schemas = new Map<string, { schema?: Type; secrets: string[] }>();
+  private readonly redacted = new WeakMap<Plugin, Plugin>();
 
   constructor(
     @Inject(PLUGIN_STORE) private readonly store: PluginStore,
@@ -100,6 +111,9 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
   ) {
     this.instanceId = options.instanceId;
     this.forcedOff = options.forceDisabled;
+    this.cipher = options.encryptionKeys?.length
+      ? new SecretCipher(options.encryptionKeys)
+      : undefined;
   }
 
   async onModuleInit(): Promise<void> {
@@ -122,6 +136,9 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
       );
     }
     await this.sync.start(this);
+    for (const declared of this.options.plugins) {
+      this.registry.addHostedPlugin(declared, 'PluginHostModule.forRoot({ plugins })');
+    }
     for (const declared of this.options.plugins) await this.ensure(declared);
     for (const { options } of this.registry.allHostedPlugins()) await this.ensure(options);
     for (const capability of this.registry.allCapabilities()) {
@@ -371,7 +388,7 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
    */
   async register(input: HostedPluginOptions, options: MutationOptions = {}): Promise<Plugin> {
     const record = this.newRecord(input);
-    if (!(await this.storeCall(() => this.store.insert(record)))) {
+    if (!(await this.storeCall(() => this.store.insert(this.toStore(record))))) {
       await this.reload(record.slug);
       throw new PluginExistsError(record.slug);
     }
@@ -407,10 +424,12 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
    */
   configure(slug: string, patch: JsonObject, options: MutationOptions = {}): Promise<Plugin> {
     assertJsonObject(patch, this.options.maxJsonDepth, MESSAGES.patchNotObject);
-    const safePatch = cloneJson(patch);
+    const { schema, secrets } = this.schemaOf(slug);
+    const safePatch = dropMaskedSecrets(cloneJson(patch), secrets);
     return this.mutate(slug, options, (current) => {
       const config = mergePatch(current.config, safePatch);
       this.assertConfigSize(config);
+      assertConfigMatches(schema, config);
       return { config };
     });
   }
@@ -462,7 +481,8 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
           },
           expectedVersion: plugin.version,
         }));
-      if (await this.storeCall(() => this.store.write(writes))) {
+      const sealed = writes.map((w) => ({ ...w, next: this.toStore(w.next) }));
+      if (await this.storeCall(() => this.store.write(sealed))) {
         for (const { next } of writes) this.remember(next);
         if (writes.length) {
           const actor = options.actor ?? 'system';
@@ -525,11 +545,89 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
 
   // ---------------------------------------------------------------- internals
 
+  /**
+   * The plugin as every REST response, event and audit entry shows it: secret config fields (from
+   * `@Secret()` or `secrets`) replaced by `"********"`. Code reading `get()`/`list()` and capabilities
+   * reading `ctx.plugin.config` see the real values.
+   */
+  redact(plugin: Plugin): Plugin {
+    const { secrets } = this.schemaOf(plugin.slug);
+    if (secrets.length === 0) return plugin;
+    let masked = this.redacted.get(plugin);
+    if (!masked) {
+      masked = deepFreeze({ ...plugin, config: maskSecrets(plugin.config, secrets) });
+      this.redacted.set(plugin, masked);
+    }
+    return masked;
+  }
+
+  /**
+   * Re-encrypts every stored secret with the first of `encryptionKeys` (after a key rotation), so the
+   * old key can then be removed. Resolves how many plugins were rewritten.
+   */
+  async reencryptSecrets(options: MutationOptions = {}): Promise<number> {
+    if (!this.cipher) return 0;
+    let rewritten = 0;
+    for (const plugin of [...this.plugins.values()]) {
+      const { secrets } = this.schemaOf(plugin.slug);
+      if (!secrets.some((path) => readPath(plugin.config, path) !== undefined)) continue;
+      await this.compareAndSet(plugin.slug, options, async (current) => {
+        const next: Plugin = { ...current, version: current.version + 1, updatedAt: new Date() };
+        const writes = [{ next: this.toStore(next), expectedVersion: current.version }];
+        if (!(await this.storeCall(() => this.store.write(writes)))) return MISSED;
+        this.remember(next);
+        await this.committed('updated', current, this.plugins.get(plugin.slug)!, options.actor);
+        return undefined;
+      });
+      rewritten++;
+    }
+    return rewritten;
+  }
+
+  /** The config schema and secret paths code declared for a slug. */
+  private schemaOf(slug: string): { schema?: Type; secrets: string[] } {
+    let found = this.schemas.get(slug);
+    if (!found) {
+      const declared = this.registry.getHostedPlugin(slug)?.options;
+      found = {
+        schema: declared?.configSchema,
+        secrets: secretPaths(declared?.configSchema, declared?.secrets),
+      };
+      this.schemas.set(slug, found);
+    }
+    return found;
+  }
+
+  /** The record as the store keeps it: secrets encrypted when `encryptionKeys` are set. */
+  private toStore(plugin: Plugin): Plugin {
+    if (!this.cipher) return plugin;
+    const { secrets } = this.schemaOf(plugin.slug);
+    return { ...plugin, config: this.cipher.seal(plugin.config, secrets) };
+  }
+
+  /** The record as memory keeps it: secrets decrypted. */
+  private fromStore(plugin: Plugin | null): Plugin | null {
+    if (!plugin || !this.cipher) return plugin;
+    try {
+      return {
+        ...plugin,
+        config: this.cipher.open(plugin.config, this.schemaOf(plugin.slug).secrets),
+      };
+    } catch (error) {
+      this.logger.error(
+        `Cannot decrypt a secret of plugin "${plugin.slug}": ${(error as Error).message}. ` +
+          'Is its key still in encryptionKeys?',
+      );
+      return plugin;
+    }
+  }
+
   /** Inserts a record for `declared.slug` if it has none. Never overwrites. */
   private async ensure(declared: HostedPluginOptions): Promise<void> {
     if (this.plugins.has(declared.slug)) return;
-    const record = this.newRecord(declared);
-    if (await this.storeCall(() => this.store.insert(record))) {
+    const { configSchema: _schema, secrets: _secrets, ...fields } = declared;
+    const record = this.newRecord(fields);
+    if (await this.storeCall(() => this.store.insert(this.toStore(record)))) {
       this.remember(record);
       await this.committed('registered', null, record, 'system');
     } else {
@@ -546,6 +644,7 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
     const config = input.config === undefined ? {} : input.config;
     assertJsonObject(config, this.options.maxJsonDepth, MESSAGES.configNotObject);
     this.assertConfigSize(config);
+    assertConfigMatches(this.schemaOf(input.slug).schema, config);
     const now = new Date();
     return {
       slug: input.slug,
@@ -577,7 +676,7 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
         version: current.version + 1,
         updatedAt: new Date(),
       };
-      const writes = [{ next, expectedVersion: current.version }];
+      const writes = [{ next: this.toStore(next), expectedVersion: current.version }];
       if (!(await this.storeCall(() => this.store.write(writes)))) return MISSED;
       this.remember(next);
       const after = this.plugins.get(slug)!;
@@ -656,7 +755,7 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
   /** Re-reads one record from the store into memory; `undefined` if it is gone. */
   private async reload(slug: string, actor = 'unknown'): Promise<Plugin | undefined> {
     const fresh = await this.storeCall(() => this.store.get(slug));
-    return this.absorb(slug, fresh, actor, true);
+    return this.absorb(slug, this.fromStore(fresh), actor, true);
   }
 
   /** Re-reads every record, applying each difference as a remote change. */
@@ -665,7 +764,7 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
     const seen = new Set<string>();
     for (const plugin of all) {
       seen.add(plugin.slug);
-      this.absorb(plugin.slug, plugin, 'unknown', true);
+      this.absorb(plugin.slug, this.fromStore(plugin), 'unknown', true);
     }
     for (const slug of this.plugins.keys()) {
       if (!seen.has(slug)) this.absorb(slug, null, 'unknown', true);
@@ -684,7 +783,7 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
     return this.inLane(change.slug, async () => {
       const before = this.plugins.get(change.slug);
       const fresh = await this.storeCall(() => this.store.get(change.slug));
-      return this.absorb(change.slug, fresh, actor, emit) !== before;
+      return this.absorb(change.slug, this.fromStore(fresh), actor, emit) !== before;
     });
   }
 
@@ -773,7 +872,14 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
   ): void {
     if (!this.emitter) return;
     const slug = (after ?? before)!.slug;
-    this.emit(`plugin.${action}`, { action, slug, before, after, origin, actor });
+    this.emit(`plugin.${action}`, {
+      action,
+      slug,
+      before: before && this.redact(before),
+      after: after && this.redact(after),
+      origin,
+      actor,
+    });
   }
 
   private emitReordered(slugs: string, origin: PluginChangeEvent['origin'], actor: string): void {

@@ -1,2 +1,3 @@
 export * from './capability.decorator.js';
 export * from './hosted-plugin.decorator.js';
+export * from './secret.decorator.js';

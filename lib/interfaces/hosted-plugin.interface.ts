@@ -1,3 +1,4 @@
+import type { Type } from '@nestjs/common';
 import type { JsonObject } from '../entities/plugin.entity.js';
 
 /**
@@ -21,6 +22,16 @@ export interface HostedPluginOptions {
   labelEn?: string | null;
   /** @example 'النشرة الإخبارية' */
   labelAr?: string | null;
+  /**
+   * A class-validator class describing the config. `configure` and `register` validate the whole
+   * merged config against it and answer 400 listing every violation; unknown keys are refused.
+   */
+  configSchema?: Type;
+  /**
+   * Dotted paths of secret config fields, besides those marked `@Secret()` in `configSchema`.
+   * @example ['smtp.password']
+   */
+  secrets?: string[];
 }
 
 /** Fields `update()` / `PATCH /plugins/:slug` may change. */

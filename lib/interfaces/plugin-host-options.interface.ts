@@ -2,6 +2,7 @@ import type { CanActivate, Type } from '@nestjs/common';
 import type { HostedPluginOptions } from './hosted-plugin.interface.js';
 import type { PluginStore } from './plugin-store.interface.js';
 import type { PluginHostRedisOptions } from '../sync/redis.transport.js';
+import type { PluginHostEncryptionKey } from '../secret-cipher.util.js';
 
 /** Actions the REST API performs; what `authorize` is asked about. */
 export type PluginHostAction =
@@ -95,6 +96,13 @@ export interface PluginHostModuleOptions {
    */
   forceDisabled?: string[];
   /**
+   * Encrypt secret config fields at rest with AES-256-GCM. The first key encrypts, every key
+   * decrypts. To rotate: put the new key first on every instance, call
+   * `PluginHostService.reencryptSecrets()` once, then remove the old key.
+   * @example [{ id: '2026-11', key: process.env.PLUGIN_HOST_KEY! }]
+   */
+  encryptionKeys?: PluginHostEncryptionKey[];
+  /**
    * This instance's id in change notices and logs.
    * @default a random UUID per boot
    */
@@ -134,9 +142,12 @@ export type PluginHostModuleForRootOptions = PluginHostModuleOptions & PluginHos
 
 /** Options with every default filled in. */
 export type ResolvedPluginHostOptions = Required<
-  Omit<PluginHostModuleOptions, 'authorize' | 'guards' | 'redis' | 'forceDisabled'>
+  Omit<
+    PluginHostModuleOptions,
+    'authorize' | 'guards' | 'redis' | 'forceDisabled' | 'encryptionKeys'
+  >
 > &
-  Pick<PluginHostModuleOptions, 'authorize' | 'redis'> & {
+  Pick<PluginHostModuleOptions, 'authorize' | 'redis' | 'encryptionKeys'> & {
     guards: Array<Type<CanActivate> | CanActivate>;
     /** Options' `forceDisabled` plus `PLUGIN_HOST_FORCE_DISABLED`. */
     forceDisabled: ReadonlySet<string>;

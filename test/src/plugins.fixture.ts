@@ -1,6 +1,8 @@
 import { HttpException, Injectable, Scope, Controller, Inject } from '@nestjs/common';
 import { REQUEST } from '@nestjs/core';
-import { Capability, HostedPlugin, type CapabilityContext } from '../../lib/index.js';
+import { Type } from 'class-transformer';
+import { IsInt, IsObject, IsOptional, IsString, Max, Min, ValidateNested } from 'class-validator';
+import { Capability, HostedPlugin, Secret, type CapabilityContext } from '../../lib/index.js';
 
 @HostedPlugin({
   slug: 'newsletter',
@@ -111,5 +113,55 @@ export class SlowPlugin {
   @Capability('slow.default')
   defaultLimit(input: { ms?: number }) {
     return new Promise((resolve) => setTimeout(() => resolve('done'), input.ms ?? 10));
+  }
+}
+
+export class SmtpSettings {
+  @IsString()
+  host!: string;
+
+  @IsInt()
+  @Min(1)
+  @Max(65535)
+  port!: number;
+
+  @Secret()
+  @IsOptional()
+  @IsString()
+  password?: string;
+}
+
+export class VaultConfig {
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => SmtpSettings)
+  smtp?: SmtpSettings;
+
+  @Secret()
+  @IsOptional()
+  @IsString()
+  apiKey?: string;
+
+  @IsOptional()
+  @IsString()
+  region?: string;
+
+  @IsOptional()
+  @IsObject()
+  legacy?: Record<string, string>;
+}
+
+/** A plugin with a config schema and secrets (not in the default app). */
+@HostedPlugin({
+  slug: 'vault',
+  configSchema: VaultConfig,
+  secrets: ['legacy.token'],
+  config: { region: 'eu' },
+})
+@Injectable()
+export class VaultPlugin {
+  @Capability('vault.reveal')
+  reveal(_input: unknown, ctx: CapabilityContext) {
+    return ctx.plugin.config;
   }
 }

@@ -1,0 +1,102 @@
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import type { JsonObject, JsonValue } from './entities/plugin.entity.js';
+import { readAt, writeAt } from './config-schema.util.js';
+
+/** One encryption key: an id stored with every value it encrypts, and 32 bytes (base64 or hex). */
+export interface PluginHostEncryptionKey {
+  /** Short id written into each encrypted value, so old keys keep decrypting after a rotation. */
+  id: string;
+  /** 32 bytes: 44 base64 characters or 64 hex characters. */
+  key: string;
+}
+
+const PREFIX = 'enc:v1:';
+
+/**
+ * AES-256-GCM for secret config values at rest. The first key encrypts; every key decrypts (by the id
+ * stored in the value), which is what makes rotation possible: put the new key first, call
+ * `PluginHostService.reencryptSecrets()`, then drop the old key.
+ */
+export class SecretCipher {
+  private readonly keys = new Map<string, Buffer>();
+  private readonly current: string;
+
+  constructor(keys: readonly PluginHostEncryptionKey[]) {
+    if (keys.length === 0) throw new Error('encryptionKeys: give at least one key.');
+    for (const { id, key } of keys) {
+      if (!/^[A-Za-z0-9_-]{1,32}$/.test(id)) {
+        throw new Error(`encryptionKeys: id "${id}" must be 1-32 letters, digits, "-" or "_".`);
+      }
+      const bytes = /^[0-9a-f]{64}$/i.test(key)
+        ? Buffer.from(key, 'hex')
+        : Buffer.from(key, 'base64');
+      if (bytes.length !== 32) throw new Error(`encryptionKeys: key "${id}" is not 32 bytes.`);
+      this.keys.set(id, bytes);
+    }
+    this.current = keys[0].id;
+  }
+
+  /** Whether `value` is something this cipher wrote. */
+  static isEncrypted(value: unknown): value is string {
+    return typeof value === 'string' && value.startsWith(PREFIX);
+  }
+
+  /** The id of the key a stored value was encrypted with. */
+  static keyIdOf(value: string): string {
+    return value.slice(PREFIX.length).split(':', 1)[0];
+  }
+
+  get currentKeyId(): string {
+    return this.current;
+  }
+
+  encrypt(value: JsonValue): string {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', this.keys.get(this.current)!, iv);
+    const body = Buffer.concat([cipher.update(JSON.stringify(value), 'utf8'), cipher.final()]);
+    const tag = cipher.getAuthTag();
+    return `${PREFIX}${this.current}:${iv.toString('base64')}:${tag.toString('base64')}:${body.toString('base64')}`;
+  }
+
+  decrypt(value: string): JsonValue {
+    const [id, iv, tag, body] = value.slice(PREFIX.length).split(':');
+    const key = this.keys.get(id);
+    if (!key) throw new Error(`no encryption key with id "${id}"`);
+    const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64'));
+    decipher.setAuthTag(Buffer.from(tag, 'base64'));
+    const text = Buffer.concat([decipher.update(Buffer.from(body, 'base64')), decipher.final()]);
+    return JSON.parse(text.toString('utf8')) as JsonValue;
+  }
+
+  /** A copy of `config` with each present secret encrypted (already-encrypted values are kept). */
+  seal(config: JsonObject, paths: readonly string[]): JsonObject {
+    return this.map(config, paths, (value) =>
+      SecretCipher.isEncrypted(value) ? value : this.encrypt(value),
+    );
+  }
+
+  /** A copy of `config` with each encrypted secret decrypted. */
+  open(config: JsonObject, paths: readonly string[]): JsonObject {
+    return this.map(config, paths, (value) =>
+      SecretCipher.isEncrypted(value) ? this.decrypt(value) : value,
+    );
+  }
+
+  private map(
+    config: JsonObject,
+    paths: readonly string[],
+    change: (value: JsonValue) => JsonValue,
+  ): JsonObject {
+    let copy: JsonObject | undefined;
+    for (const path of paths) {
+      const parts = path.split('.');
+      const value = readAt(config, parts);
+      if (value === undefined || value === null) continue;
+      const next = change(value);
+      if (next === value) continue;
+      copy ??= structuredClone(config);
+      writeAt(copy, parts, next);
+    }
+    return copy ?? config;
+  }
+}

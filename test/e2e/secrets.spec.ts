@@ -1,0 +1,162 @@
+import type { INestApplication } from '@nestjs/common';
+import { EventEmitter2 } from '@nestjs/event-emitter';
+import Database from 'better-sqlite3';
+import request from 'supertest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { PluginHostService, SECRET_MASK, type PluginChangeEvent } from '../../lib/index.js';
+import { createTestApp, DEFAULT_PROVIDERS } from '../src/app.factory.js';
+import { createSqliteDatabase, type TestDatabase } from '../src/databases.js';
+import { VaultPlugin } from '../src/plugins.fixture.js';
+
+const API = '/api/plugin-host';
+const apps: INestApplication[] = [];
+async function boot(options: Parameters<typeof createTestApp>[0] = {}) {
+  const app = await createTestApp({ providers: [...DEFAULT_PROVIDERS, VaultPlugin], ...options });
+  apps.push(app);
+  return app;
+}
+afterEach(async () => {
+  await Promise.all(apps.splice(0).map((app) => app.close()));
+});
+
+describe('config schemas', () => {
+  it('refuses a config that breaks the schema with every violation listed, and writes nothing', async () => {
+    const app = await boot();
+    const http = () => request(app.getHttpServer());
+    const before = (await http().get(`${API}/plugins/vault`)).body;
+    const res = await http()
+      .post(`${API}/plugins/vault/configure`)
+      .send({ smtp: { host: 42, port: 70000 }, region: 5, extra: true });
+    expect(res.status).toBe(400);
+    expect(res.body.code).toBe('VALIDATION_FAILED');
+    expect(res.body.errors).toEqual(
+      expect.arrayContaining([
+        expect.stringContaining('config.smtp.host'),
+        expect.stringContaining('config.smtp.port'),
+        expect.stringContaining('config.region'),
+        expect.stringContaining('extra'),
+      ]),
+    );
+    expect((await http().get(`${API}/plugins/vault`)).body).toEqual(before);
+  });
+
+  it('validates the merged result, so a valid partial patch passes', async () => {
+    const app = await boot();
+    const host = app.get(PluginHostService);
+    await host.configure('vault', { smtp: { host: 'mx', port: 25 } });
+    await expect(host.configure('vault', { smtp: { port: 587 } })).resolves.toMatchObject({
+      config: { smtp: { host: 'mx', port: 587 } },
+    });
+    await expect(host.configure('vault', { smtp: { host: null } })).rejects.toMatchObject({
+      code: 'VALIDATION_FAILED',
+    });
+  });
+});
+
+describe('secrets', () => {
+  it('masks secrets in every response and event, while the capability gets the real value', async () => {
+    const app = await boot();
+    const events: PluginChangeEvent[] = [];
+    app
+      .get(EventEmitter2)
+      .on('plugin-host.plugin.configured', (e: PluginChangeEvent) => events.push(e));
+    const http = () => request(app.getHttpServer());
+    const configured = await http()
+      .post(`${API}/plugins/vault/configure`)
+      .send({
+        apiKey: 'sk-live-123',
+        smtp: { host: 'mx', port: 25, password: 'hunter2' },
+        legacy: { token: 't0k' },
+      });
+    expect(configured.status).toBe(200);
+    const masked = {
+      apiKey: SECRET_MASK,
+      smtp: { host: 'mx', port: 25, password: SECRET_MASK },
+      legacy: { token: SECRET_MASK },
+      region: 'eu',
+    };
+    expect(configured.body.config).toEqual(masked);
+    expect((await http().get(`${API}/plugins/vault`)).body.config).toEqual(masked);
+    const listed = (await http().get(`${API}/plugins`)).body.find(
+      (p: { slug: string }) => p.slug === 'vault',
+    );
+    expect(listed.config).toEqual(masked);
+    const dashboard = (await http().get(`${API}/dashboard`)).body.plugins.find(
+      (p: { slug: string }) => p.slug === 'vault',
+    );
+    expect(dashboard.config).toEqual(masked);
+    expect(JSON.stringify(events)).not.toMatch(/hunter2|sk-live|t0k/);
+    expect(events[0].after!.config).toEqual(masked);
+
+    const revealed = await http().post(`${API}/capabilities/vault.reveal/run`).send({});
+    expect(revealed.body.output).toMatchObject({
+      apiKey: 'sk-live-123',
+      smtp: { password: 'hunter2' },
+    });
+    expect(app.get(PluginHostService).configValue('vault', 'smtp.password')).toBe('hunter2');
+  });
+
+  it('keeps the stored secret when a client sends the mask back', async () => {
+    const app = await boot();
+    const host = app.get(PluginHostService);
+    await host.configure('vault', {
+      apiKey: 'sk-1',
+      smtp: { host: 'mx', port: 25, password: 'pw' },
+    });
+    const shown = (await request(app.getHttpServer()).get(`${API}/plugins/vault`)).body.config;
+    const res = await request(app.getHttpServer())
+      .post(`${API}/plugins/vault/configure`)
+      .send({ ...shown, region: 'us' });
+    expect(res.status).toBe(200);
+    expect(host.configValue('vault', 'apiKey')).toBe('sk-1');
+    expect(host.configValue('vault', 'smtp.password')).toBe('pw');
+    expect(host.configValue('vault', 'region')).toBe('us');
+  });
+});
+
+describe('secrets encrypted at rest', () => {
+  let db: TestDatabase;
+  const key1 = { id: 'k1', key: Buffer.alloc(32, 1).toString('base64') };
+  const key2 = { id: 'k2', key: Buffer.alloc(32, 2).toString('hex') };
+  const rawConfig = () => {
+    const sqlite = new Database(String(db.options.database), { readonly: true });
+    try {
+      const row = sqlite.prepare("SELECT config FROM plugins WHERE slug = 'vault'").get() as {
+        config: string;
+      };
+      return JSON.parse(row.config) as Record<string, unknown>;
+    } finally {
+      sqlite.close();
+    }
+  };
+  beforeAll(async () => {
+    db = await createSqliteDatabase();
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  it('stores only ciphertext, reads it back on restart, and survives a key rotation', async () => {
+    let app = await boot({ database: db.options, host: { encryptionKeys: [key1] } });
+    await app.get(PluginHostService).configure('vault', { apiKey: 'sk-secret', region: 'eu' });
+    expect(String(rawConfig().apiKey)).toMatch(/^enc:v1:k1:/);
+    expect(JSON.stringify(rawConfig())).not.toContain('sk-secret');
+    expect(rawConfig().region).toBe('eu');
+    await app.close();
+
+    app = await boot({ database: db.options, host: { encryptionKeys: [key2, key1] } });
+    expect(app.get(PluginHostService).configValue('vault', 'apiKey')).toBe('sk-secret');
+    await expect(app.get(PluginHostService).reencryptSecrets()).resolves.toBe(1);
+    expect(String(rawConfig().apiKey)).toMatch(/^enc:v1:k2:/);
+    await app.close();
+
+    app = await boot({ database: db.options, host: { encryptionKeys: [key2] } });
+    expect(app.get(PluginHostService).configValue('vault', 'apiKey')).toBe('sk-secret');
+  });
+
+  it('refuses a key that is not 32 bytes at boot', async () => {
+    await expect(
+      boot({ database: db.options, host: { encryptionKeys: [{ id: 'bad', key: 'c2hvcnQ=' }] } }),
+    ).rejects.toThrow(/not 32 bytes/);
+  });
+});
