@@ -31,7 +31,6 @@ export const DEFAULT_MEMORY_LIMIT = 10_000;
 export const DEFAULT_PATH = 'api/plugin-host';
 export const DEFAULT_MAX_CONFIG_BYTES = 256 * 1024;
 export const DEFAULT_MAX_JSON_DEPTH = 32;
-export const DEFAULT_WRITE_RETRIES = 20;
 export const MAX_CAPABILITY_DEPTH = 32;
 export const DEFAULT_SYNC_INTERVAL_MS = 5_000;
 export const DEFAULT_SYNC_CHANNEL = 'plugin_host_changes';

@@ -1,5 +1,6 @@
 import {
   Body,
+  Inject,
   Delete,
   Get,
   Headers,
@@ -28,7 +29,13 @@ import {
 import type { JsonObject, Plugin } from './entities/plugin.entity.js';
 import type { CapabilityInfo } from './interfaces/capability.interface.js';
 import type { NavItem } from './interfaces/hosted-plugin.interface.js';
-import type { PluginHostAction } from './interfaces/plugin-host-options.interface.js';
+import type {
+  PluginHostAction,
+  ResolvedPluginHostOptions,
+} from './interfaces/plugin-host-options.interface.js';
+import type { PluginAuditPage } from './interfaces/plugin-store.interface.js';
+import type { PluginAuditAction } from './entities/plugin-audit-entry.entity.js';
+import { PLUGIN_HOST_RESOLVED_OPTIONS } from './plugin-host.module-definition.js';
 import { PluginHostAccessGuard } from './plugin-host-access.guard.js';
 import { PluginHostBodyPipe } from './plugin-host-body.pipe.js';
 import { PluginHostHttpInterceptor } from './plugin-host-http.interceptor.js';
@@ -78,7 +85,10 @@ export interface PluginHostDashboard {
 export class PluginHostController {
   private readonly logger = new Logger('PluginHost');
 
-  constructor(private readonly host: PluginHostService) {}
+  constructor(
+    private readonly host: PluginHostService,
+    @Inject(PLUGIN_HOST_RESOLVED_OPTIONS) private readonly options: ResolvedPluginHostOptions,
+  ) {}
 
   @Get('plugins')
   @Action('read')
@@ -98,7 +108,9 @@ export class PluginHostController {
     @Body(PluginHostBodyPipe, dto) body: RegisterPluginDto,
     @Req() request: unknown,
   ): Promise<Plugin> {
-    return this.host.redact(await this.host.register({ ...body }, { actor: actorOf(request) }));
+    return this.host.redact(
+      await this.host.register({ ...body }, { actor: this.actorOf(request) }),
+    );
   }
 
   @Patch('plugins/:slug')
@@ -110,7 +122,9 @@ export class PluginHostController {
     @Req() request: unknown,
   ): Promise<Plugin> {
     assertPluginSlug(slug);
-    return this.host.redact(await this.host.update(slug, { ...body }, mutation(ifMatch, request)));
+    return this.host.redact(
+      await this.host.update(slug, { ...body }, this.mutation(ifMatch, request)),
+    );
   }
 
   @Delete('plugins/:slug')
@@ -122,7 +136,7 @@ export class PluginHostController {
     @Req() request: unknown,
   ): Promise<void> {
     assertPluginSlug(slug);
-    await this.host.remove(slug, mutation(ifMatch, request));
+    await this.host.remove(slug, this.mutation(ifMatch, request));
   }
 
   @Post('plugins/:slug/toggle')
@@ -135,7 +149,9 @@ export class PluginHostController {
     @Req() request: unknown,
   ): Promise<Plugin> {
     assertPluginSlug(slug);
-    return this.host.redact(await this.host.toggle(slug, body.enabled, mutation(ifMatch, request)));
+    return this.host.redact(
+      await this.host.toggle(slug, body.enabled, this.mutation(ifMatch, request)),
+    );
   }
 
   @Post('plugins/:slug/configure')
@@ -148,7 +164,9 @@ export class PluginHostController {
     @Req() request: unknown,
   ): Promise<Plugin> {
     assertPluginSlug(slug);
-    return this.host.redact(await this.host.configure(slug, patch, mutation(ifMatch, request)));
+    return this.host.redact(
+      await this.host.configure(slug, patch, this.mutation(ifMatch, request)),
+    );
   }
 
   @Put('nav/order')
@@ -157,7 +175,7 @@ export class PluginHostController {
     @Body(PluginHostBodyPipe, dto) body: ReorderPluginsDto,
     @Req() request: unknown,
   ): Promise<Plugin[]> {
-    const plugins = await this.host.reorder(body.slugs, { actor: actorOf(request) });
+    const plugins = await this.host.reorder(body.slugs, { actor: this.actorOf(request) });
     return plugins.map((p) => this.host.redact(p));
   }
 
@@ -192,6 +210,22 @@ export class PluginHostController {
     return this.host.capabilities();
   }
 
+  @Get('audit')
+  @Action('audit')
+  audit(
+    @Query('slug') slug?: string,
+    @Query('action') action?: string,
+    @Query('limit') limit?: string,
+    @Query('cursor') cursor?: string,
+  ): Promise<PluginAuditPage> {
+    return this.host.audit({
+      slug,
+      action: action as PluginAuditAction | undefined,
+      limit: limit === undefined ? undefined : strictInteger(limit, 'limit'),
+      before: cursor === undefined ? undefined : strictInteger(cursor, 'cursor'),
+    });
+  }
+
   @Post('capabilities/:slug/run')
   @Action('run')
   @HttpCode(200)
@@ -204,7 +238,7 @@ export class PluginHostController {
     try {
       const output = await this.host.runCapability(slug, input, {
         request,
-        actor: actorOf(request),
+        actor: this.actorOf(request),
         timeoutMs: this.host.timeoutOf(slug),
       });
       return { output: output === undefined ? null : output };
@@ -217,10 +251,24 @@ export class PluginHostController {
       throw new CapabilityFailedError(slug, correlationId, error);
     }
   }
+
+  private mutation(ifMatch: string | undefined, request: unknown) {
+    return { expectedVersion: parseIfMatch(ifMatch), actor: this.actorOf(request) };
+  }
+
+  private actorOf(request: unknown): string {
+    const custom = this.options.actor?.(request);
+    if (typeof custom === 'string' && custom.length > 0) return custom;
+    const user = (request as { user?: { id?: unknown; username?: unknown; sub?: unknown } })?.user;
+    const id = user?.username ?? user?.id ?? user?.sub;
+    return id === undefined || id === null ? 'anonymous' : String(id);
+  }
 }
 
-function mutation(ifMatch: string | undefined, request: unknown) {
-  return { expectedVersion: parseIfMatch(ifMatch), actor: actorOf(request) };
+function strictInteger(value: string, name: string): number {
+  if (!/^\d{1,15}$/.test(value))
+    throw new PluginValidationError(`${name} must be a positive integer.`);
+  return Number(value);
 }
 
 /** `If-Match: "3"` (or `W/"3"`, or `3`) to a version; `*` means any. */
@@ -229,10 +277,4 @@ function parseIfMatch(value: string | undefined): number | undefined {
   const match = /^\s*(?:W\/)?"?(\d{1,15})"?\s*$/.exec(value);
   if (!match) throw new PluginValidationError('If-Match must be a plugin version, e.g. "3".');
   return Number(match[1]);
-}
-
-function actorOf(request: unknown): string {
-  const user = (request as { user?: { id?: unknown; username?: unknown; sub?: unknown } })?.user;
-  const id = user?.username ?? user?.id ?? user?.sub;
-  return id === undefined || id === null ? 'anonymous' : String(id);
 }

@@ -21,7 +21,8 @@ export type PluginHostErrorCode =
   | 'DUPLICATE_CAPABILITY'
   | 'DUPLICATE_HOSTED_PLUGIN'
   | 'STORE_FULL'
-  | 'STORE_UNAVAILABLE';
+  | 'STORE_UNAVAILABLE'
+  | 'AUDIT_UNAVAILABLE';
 
 /**
  * Base class of every error the module throws. `status` is the HTTP status the REST API answers with;
@@ -206,9 +207,9 @@ export class PluginWriteConflictError extends PluginHostError {
 
   constructor(
     readonly slug: string,
-    attempts: number,
+    retriedForMs: number,
   ) {
-    super(MESSAGES.writeContention(slug, attempts));
+    super(MESSAGES.writeContention(slug, retriedForMs));
   }
 }
 
@@ -235,5 +236,15 @@ export class PluginStoreUnavailableError extends PluginHostError {
 
   constructor(cause?: unknown) {
     super(MESSAGES.storeUnavailable, { cause });
+  }
+}
+
+/** The store keeps no audit log (a custom store without `audit()`). HTTP 501. */
+export class PluginAuditUnavailableError extends PluginHostError {
+  readonly code = 'AUDIT_UNAVAILABLE';
+  readonly status = 501;
+
+  constructor() {
+    super('This plugin store keeps no audit log.');
   }
 }

@@ -37,8 +37,8 @@ export const MESSAGES = {
   storeUnavailable: 'The plugin store is unavailable; nothing was changed. Retry later.',
   versionConflict: (slug: string, expected: number, actual: number) =>
     `Plugin "${slug}" is at version ${actual}, not ${expected}: it changed since you read it. Reload and retry.`,
-  writeContention: (slug: string, attempts: number) =>
-    `Plugin "${slug}" kept changing under ${attempts} write attempts; nothing was written. Retry.`,
+  writeContention: (slug: string, ms: number) =>
+    `Plugin "${slug}" kept changing for ${ms} ms of write attempts; nothing was written. Retry.`,
   reorderDuplicate: (slug: string) => `Slug "${slug}" appears twice in the order.`,
   forbiddenAnonymous:
     'This route changes state or runs code and no guards are configured. Pass `guards` to ' +

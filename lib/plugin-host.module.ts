@@ -3,7 +3,7 @@ import { DiscoveryModule } from '@nestjs/core';
 import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { CapabilityRegistry } from './capability.registry.js';
-import { Plugin } from './entities/plugin.entity.js';
+import { PluginHostEntities } from './entities/index.js';
 import type {
   PluginHostModuleExtras,
   PluginHostModuleOptions,
@@ -90,7 +90,7 @@ function shape(definition: DynamicModule, given: PluginHostModuleExtras): Dynami
   const imports = [...(definition.imports ?? [])];
   let storeProvider: Provider;
   if (store === 'typeorm') {
-    imports.push(TypeOrmModule.forFeature([Plugin], dataSource));
+    imports.push(TypeOrmModule.forFeature([...PluginHostEntities], dataSource));
     storeProvider = {
       provide: PLUGIN_STORE,
       useFactory: (source: DataSource) => new TypeOrmPluginStore(source),

@@ -21,6 +21,7 @@ export function resolvePluginHostOptions(
     guards: options?.guards ?? [],
     allowAnonymous: options?.allowAnonymous ?? false,
     authorize: options?.authorize,
+    actor: options?.actor,
     plugins: options?.plugins ?? [],
     maxConfigBytes: options?.maxConfigBytes ?? DEFAULT_MAX_CONFIG_BYTES,
     maxJsonDepth: options?.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH,

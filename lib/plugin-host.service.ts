@@ -33,7 +33,13 @@ import type {
   PluginChanges,
 } from './interfaces/hosted-plugin.interface.js';
 import type { ResolvedPluginHostOptions } from './interfaces/plugin-host-options.interface.js';
-import type { PluginStore } from './interfaces/plugin-store.interface.js';
+import type {
+  PluginAuditPage,
+  PluginAuditQuery,
+  PluginAuditRecord,
+  PluginStore,
+} from './interfaces/plugin-store.interface.js';
+import type { PluginAuditAction } from './entities/plugin-audit-entry.entity.js';
 import {
   assertJsonObject,
   cloneJson,
@@ -43,12 +49,12 @@ import {
   readPath,
 } from './json.util.js';
 import {
-  DEFAULT_WRITE_RETRIES,
   MAX_CAPABILITY_DEPTH,
   PLUGIN_HOST_EVENT_PREFIX,
   PLUGIN_STORE,
 } from './plugin-host.constants.js';
 import {
+  PluginAuditUnavailableError,
   CapabilityLoopError,
   CapabilityTimeoutError,
   CapabilityNotFoundError,
@@ -74,6 +80,18 @@ import { assertCapabilitySlug, assertPluginSlug, impliedOwner } from './slug.uti
 interface Emitter {
   emit(event: string, ...values: unknown[]): boolean;
 }
+
+/** The audit action of each change event. */
+const AUDIT_ACTIONS: Record<PluginChangeEvent['action'], PluginAuditAction> = {
+  registered: 'register',
+  enabled: 'toggle',
+  disabled: 'toggle',
+  configured: 'configure',
+  updated: 'update',
+  reordered: 'reorder',
+  removed: 'remove',
+};
+const AUDIT_ACTION_NAMES: ReadonlySet<string> = new Set(Object.values(AUDIT_ACTIONS));
 
 /** What `compareAndSet` attempts answer when the record moved on under them. */
 const MISSED = Symbol('missed');
@@ -388,7 +406,8 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
    */
   async register(input: HostedPluginOptions, options: MutationOptions = {}): Promise<Plugin> {
     const record = this.newRecord(input);
-    if (!(await this.storeCall(() => this.store.insert(this.toStore(record))))) {
+    const audit = [this.auditOf('registered', null, record, options.actor)];
+    if (!(await this.storeCall(() => this.store.insert(this.toStore(record), audit)))) {
       await this.reload(record.slug);
       throw new PluginExistsError(record.slug);
     }
@@ -460,7 +479,9 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
       if (seen.has(slug)) throw new PluginValidationError(MESSAGES.reorderDuplicate(slug));
       seen.add(slug);
     }
-    for (let attempt = 0; attempt < DEFAULT_WRITE_RETRIES; attempt++) {
+    const deadline = Date.now() + WRITE_CONTENTION_MS;
+    for (let attempt = 0; attempt === 0 || Date.now() < deadline; attempt++) {
+      if (attempt > 1) await sleep(Math.random() * Math.min(2 ** attempt, 20));
       if (attempt > 0) await this.reloadAll();
       const current = [...this.plugins.values()];
       const bySlug = new Map(current.map((p) => [p.slug, p]));
@@ -482,7 +503,20 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
           expectedVersion: plugin.version,
         }));
       const sealed = writes.map((w) => ({ ...w, next: this.toStore(w.next) }));
-      if (await this.storeCall(() => this.store.write(sealed))) {
+      const audit = writes.length
+        ? [
+            {
+              ...this.auditOf('reordered', null, null, options.actor),
+              slug: writes
+                .map((w) => w.next.slug)
+                .join(',')
+                .slice(0, 255),
+              before: { order: [...current].sort(bySortThenSlug).map((p) => p.slug) },
+              after: { order: order.map((p) => p.slug) },
+            },
+          ]
+        : [];
+      if (await this.storeCall(() => this.store.write(sealed, audit))) {
         for (const { next } of writes) this.remember(next);
         if (writes.length) {
           const actor = options.actor ?? 'system';
@@ -496,7 +530,7 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
         return this.list();
       }
     }
-    throw new PluginWriteConflictError(slugs.join(','), DEFAULT_WRITE_RETRIES);
+    throw new PluginWriteConflictError(slugs.join(','), WRITE_CONTENTION_MS);
   }
 
   /**
@@ -508,7 +542,10 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
     const owned = this.registry.ownedBy(slug);
     if (owned.length) throw new PluginInUseError(slug, owned);
     await this.compareAndSet(slug, options, async (current) => {
-      if (!(await this.storeCall(() => this.store.delete(slug, current.version)))) return MISSED;
+      const audit = [this.auditOf('removed', current, null, options.actor)];
+      if (!(await this.storeCall(() => this.store.delete(slug, current.version, audit)))) {
+        return MISSED;
+      }
       this.forget(slug);
       await this.committed('removed', current, null, options.actor);
       return undefined;
@@ -574,7 +611,8 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
       await this.compareAndSet(plugin.slug, options, async (current) => {
         const next: Plugin = { ...current, version: current.version + 1, updatedAt: new Date() };
         const writes = [{ next: this.toStore(next), expectedVersion: current.version }];
-        if (!(await this.storeCall(() => this.store.write(writes)))) return MISSED;
+        const audit = [this.auditOf('updated', current, next, options.actor)];
+        if (!(await this.storeCall(() => this.store.write(writes, audit)))) return MISSED;
         this.remember(next);
         await this.committed('updated', current, this.plugins.get(plugin.slug)!, options.actor);
         return undefined;
@@ -582,6 +620,51 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
       rewritten++;
     }
     return rewritten;
+  }
+
+  /** The audit row of a change: secrets masked, JSON only. */
+  private auditOf(
+    action: PluginChangeEvent['action'],
+    before: Plugin | null,
+    after: Plugin | null,
+    actor = 'system',
+  ): PluginAuditRecord {
+    const json = (plugin: Plugin | null) =>
+      plugin ? (JSON.parse(JSON.stringify(this.redact(plugin))) as JsonObject) : null;
+    return {
+      at: new Date().toISOString(),
+      actor: actor.slice(0, 255),
+      action: AUDIT_ACTIONS[action],
+      slug: (after ?? before)?.slug ?? '',
+      before: json(before),
+      after: json(after),
+      instance: this.instanceId.slice(0, 64),
+    };
+  }
+
+  /**
+   * A page of the audit log, newest first: every change with when, who, what, and the plugin before
+   * and after (secrets masked).
+   *
+   * @throws PluginAuditUnavailableError when the store keeps no audit log (a custom store).
+   */
+  async audit(query: Partial<PluginAuditQuery> = {}): Promise<PluginAuditPage> {
+    if (!this.store.audit) throw new PluginAuditUnavailableError();
+    const limit = query.limit ?? 50;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 500) {
+      throw new PluginValidationError('limit must be an integer from 1 to 500.');
+    }
+    if (query.slug !== undefined) assertPluginSlug(query.slug);
+    if (query.action !== undefined && !AUDIT_ACTION_NAMES.has(query.action)) {
+      throw new PluginValidationError(
+        `action must be one of ${[...AUDIT_ACTION_NAMES].join(', ')}.`,
+      );
+    }
+    if (query.before !== undefined && !(Number.isSafeInteger(query.before) && query.before > 0)) {
+      throw new PluginValidationError('cursor must be a positive integer.');
+    }
+    const store = this.store;
+    return this.storeCall(() => store.audit!({ ...query, limit }));
   }
 
   /** The config schema and secret paths code declared for a slug. */
@@ -627,7 +710,8 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
     if (this.plugins.has(declared.slug)) return;
     const { configSchema: _schema, secrets: _secrets, ...fields } = declared;
     const record = this.newRecord(fields);
-    if (await this.storeCall(() => this.store.insert(this.toStore(record)))) {
+    const audit = [this.auditOf('registered', null, record, 'system')];
+    if (await this.storeCall(() => this.store.insert(this.toStore(record), audit))) {
       this.remember(record);
       await this.committed('registered', null, record, 'system');
     } else {
@@ -676,11 +760,13 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
         version: current.version + 1,
         updatedAt: new Date(),
       };
+      const action = actionFor(current, next);
       const writes = [{ next: this.toStore(next), expectedVersion: current.version }];
-      if (!(await this.storeCall(() => this.store.write(writes)))) return MISSED;
+      const audit = [this.auditOf(action, current, next, options.actor)];
+      if (!(await this.storeCall(() => this.store.write(writes, audit)))) return MISSED;
       this.remember(next);
       const after = this.plugins.get(slug)!;
-      await this.committed(actionFor(current, next), current, after, options.actor);
+      await this.committed(action, current, after, options.actor);
       return after;
     });
   }
@@ -703,7 +789,8 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
     }
     return this.inLane(slug, async () => {
       let current = this.plugins.get(slug) ?? (await this.reload(slug));
-      for (let tries = 0; tries < DEFAULT_WRITE_RETRIES; tries++) {
+      const deadline = Date.now() + WRITE_CONTENTION_MS;
+      for (let tries = 0; tries === 0 || Date.now() < deadline; tries++) {
         if (current && expected !== undefined && current.version !== expected) {
           current = await this.reload(slug);
           if (current) this.checkExpected(current, options);
@@ -711,11 +798,12 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
         if (!current) throw new PluginNotFoundError(slug);
         const result = await attempt(current);
         if (result !== MISSED) return result;
-        // Another instance won the race: back off a little (with jitter) before re-reading.
-        await sleep(Math.random() * Math.min(2 ** tries, 64));
+        // Another instance won the race. Retry at once, then back off a little with jitter so a
+        // busy writer elsewhere cannot starve this one.
+        if (tries > 0) await sleep(Math.random() * Math.min(2 ** tries, 20));
         current = await this.reload(slug);
       }
-      throw new PluginWriteConflictError(slug, DEFAULT_WRITE_RETRIES);
+      throw new PluginWriteConflictError(slug, WRITE_CONTENTION_MS);
     });
   }
 
@@ -902,6 +990,9 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
     }
   }
 }
+
+/** How long one write keeps retrying a compare-and-set that other writers keep winning. */
+const WRITE_CONTENTION_MS = 10_000;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 

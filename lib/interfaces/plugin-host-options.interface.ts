@@ -6,7 +6,7 @@ import type { PluginHostEncryptionKey } from '../secret-cipher.util.js';
 
 /** Actions the REST API performs; what `authorize` is asked about. */
 export type PluginHostAction =
-  'read' | 'register' | 'update' | 'toggle' | 'configure' | 'remove' | 'reorder' | 'run';
+  'read' | 'register' | 'update' | 'toggle' | 'configure' | 'remove' | 'reorder' | 'run' | 'audit';
 
 /** What `authorize` receives for every REST call. */
 export interface PluginHostAuthorizeContext {
@@ -45,6 +45,12 @@ export interface PluginHostModuleOptions {
    * @example ({ action, slug }) => action !== 'remove' || slug !== 'billing'
    */
   authorize?: (context: PluginHostAuthorizeContext) => boolean | Promise<boolean>;
+  /**
+   * Who made a REST change, for events and the audit log. Defaults to `request.user.username`,
+   * `.id` or `.sub` when an auth guard set one, else `anonymous`.
+   * @example (request) => request.user?.email
+   */
+  actor?: (request: any) => string | undefined;
   /**
    * Plugin records to host at boot, inserted only if absent (like `@HostedPlugin` defaults).
    * @example [{ slug: 'beta-dashboard', kind: 'feature', enabled: false, nav: true }]
@@ -144,10 +150,10 @@ export type PluginHostModuleForRootOptions = PluginHostModuleOptions & PluginHos
 export type ResolvedPluginHostOptions = Required<
   Omit<
     PluginHostModuleOptions,
-    'authorize' | 'guards' | 'redis' | 'forceDisabled' | 'encryptionKeys'
+    'authorize' | 'guards' | 'redis' | 'forceDisabled' | 'encryptionKeys' | 'actor'
   >
 > &
-  Pick<PluginHostModuleOptions, 'authorize' | 'redis' | 'encryptionKeys'> & {
+  Pick<PluginHostModuleOptions, 'authorize' | 'redis' | 'encryptionKeys' | 'actor'> & {
     guards: Array<Type<CanActivate> | CanActivate>;
     /** Options' `forceDisabled` plus `PLUGIN_HOST_FORCE_DISABLED`. */
     forceDisabled: ReadonlySet<string>;

@@ -1,4 +1,5 @@
 import type { Plugin } from '../entities/plugin.entity.js';
+import type { PluginAuditAction, PluginAuditEntry } from '../entities/plugin-audit-entry.entity.js';
 
 /** One conditional write: store `next` only if the stored version is still `expectedVersion`. */
 export interface PluginWrite {
@@ -6,6 +7,26 @@ export interface PluginWrite {
   next: Plugin;
   /** The version the writer read; the write is refused if the stored one differs. */
   expectedVersion: number;
+}
+
+/** An audit row to write with a change (the store assigns the id). */
+export type PluginAuditRecord = Omit<PluginAuditEntry, 'id'>;
+
+/** Filters and paging of `audit()`. */
+export interface PluginAuditQuery {
+  slug?: string;
+  action?: PluginAuditAction;
+  /** Most entries to return. */
+  limit: number;
+  /** Only entries older than this id (the previous page's `nextCursor`). */
+  before?: number;
+}
+
+/** One page of audit entries, newest first. */
+export interface PluginAuditPage {
+  items: PluginAuditEntry[];
+  /** Pass as `cursor` for the next page; `null` on the last one. */
+  nextCursor: string | null;
 }
 
 /**
@@ -23,18 +44,27 @@ export interface PluginStore {
   get(slug: string): Promise<Plugin | null>;
   /** Unconditional insert-or-replace of the whole record. */
   upsert(plugin: Plugin): Promise<Plugin>;
-  /** Insert if no record has this slug. Resolves `true` if inserted, `false` if one already existed. */
-  insert(plugin: Plugin): Promise<boolean>;
   /**
-   * Apply every write atomically, each only if its record is still at `expectedVersion`.
-   * Resolves `false` (and writes nothing) if any record moved on or is gone.
+   * Insert if no record has this slug, with its audit rows in the same transaction. Resolves `true`
+   * if inserted, `false` (and writes nothing) if one already existed.
    */
-  write(writes: readonly PluginWrite[]): Promise<boolean>;
+  insert(plugin: Plugin, audit?: readonly PluginAuditRecord[]): Promise<boolean>;
+  /**
+   * Apply every write atomically, each only if its record is still at `expectedVersion`, together
+   * with the audit rows. Resolves `false` (and writes nothing) if any record moved on or is gone.
+   */
+  write(writes: readonly PluginWrite[], audit?: readonly PluginAuditRecord[]): Promise<boolean>;
   /**
    * Delete a record. With `expectedVersion`, only if it is still at that version.
-   * Resolves `true` if a record was deleted.
+   * Resolves `true` if a record was deleted (and the audit rows written with it).
    */
-  delete(slug: string, expectedVersion?: number): Promise<boolean>;
+  delete(
+    slug: string,
+    expectedVersion?: number,
+    audit?: readonly PluginAuditRecord[],
+  ): Promise<boolean>;
+  /** A page of the audit log, newest first. Stores without one leave this out (`GET /audit` answers 501). */
+  audit?(query: PluginAuditQuery): Promise<PluginAuditPage>;
   /**
    * A cheap summary of the whole table that changes whenever any record does (count, sum of versions,
    * latest update). The polling safety net compares it before reloading everything.

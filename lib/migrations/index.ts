@@ -1,6 +1,7 @@
 import { CreatePluginHostPlugins1764000000000 } from './1764000000000-create-plugins.migration.js';
+import { CreatePluginHostAudit1764000000001 } from './1764000000001-create-plugin-audit.migration.js';
 
-export { CreatePluginHostPlugins1764000000000 };
+export { CreatePluginHostAudit1764000000001, CreatePluginHostPlugins1764000000000 };
 
 /**
  * Every migration for the tables the library owns, oldest first. For apps with `synchronize: false`:
@@ -10,4 +11,7 @@ export { CreatePluginHostPlugins1764000000000 };
  * TypeOrmModule.forRoot({ ..., migrations: [...PluginHostMigrations], migrationsRun: true })
  * ```
  */
-export const PluginHostMigrations = [CreatePluginHostPlugins1764000000000];
+export const PluginHostMigrations = [
+  CreatePluginHostPlugins1764000000000,
+  CreatePluginHostAudit1764000000001,
+];

@@ -1,7 +1,14 @@
 import { DEFAULT_MEMORY_LIMIT } from '../plugin-host.constants.js';
 import type { Plugin } from '../entities/plugin.entity.js';
 import { PluginStoreFullError } from '../plugin-host.errors.js';
-import type { PluginStore, PluginWrite } from '../interfaces/plugin-store.interface.js';
+import type { PluginAuditEntry } from '../entities/plugin-audit-entry.entity.js';
+import type {
+  PluginAuditPage,
+  PluginAuditQuery,
+  PluginAuditRecord,
+  PluginStore,
+  PluginWrite,
+} from '../interfaces/plugin-store.interface.js';
 
 /**
  * A bounded, process-local store: the fallback when the app has no database (`store: 'memory'`).
@@ -11,9 +18,17 @@ import type { PluginStore, PluginWrite } from '../interfaces/plugin-store.interf
 export class InMemoryPluginStore implements PluginStore {
   readonly description = 'memory';
   private readonly records = new Map<string, Plugin>();
+  private readonly log: PluginAuditEntry[] = [];
+  private nextAuditId = 1;
 
-  /** @param limit most records held. @default 10000 */
-  constructor(readonly limit: number = DEFAULT_MEMORY_LIMIT) {}
+  /**
+   * @param limit most records held; past it new records are refused. @default 10000
+   * @param auditLimit most audit entries kept; the oldest are dropped past it. @default 10000
+   */
+  constructor(
+    readonly limit: number = DEFAULT_MEMORY_LIMIT,
+    readonly auditLimit: number = DEFAULT_MEMORY_LIMIT,
+  ) {}
 
   async all(): Promise<Plugin[]> {
     return [...this.records.values()].map(copy);
@@ -30,26 +45,51 @@ export class InMemoryPluginStore implements PluginStore {
     return copy(plugin);
   }
 
-  async insert(plugin: Plugin): Promise<boolean> {
+  async insert(plugin: Plugin, audit: readonly PluginAuditRecord[] = []): Promise<boolean> {
     if (this.records.has(plugin.slug)) return false;
     this.assertRoom();
     this.records.set(plugin.slug, copy(plugin));
+    this.append(audit);
     return true;
   }
 
-  async write(writes: readonly PluginWrite[]): Promise<boolean> {
+  async write(
+    writes: readonly PluginWrite[],
+    audit: readonly PluginAuditRecord[] = [],
+  ): Promise<boolean> {
     for (const { next, expectedVersion } of writes) {
       if (this.records.get(next.slug)?.version !== expectedVersion) return false;
     }
     for (const { next } of writes) this.records.set(next.slug, copy(next));
+    this.append(audit);
     return true;
   }
 
-  async delete(slug: string, expectedVersion?: number): Promise<boolean> {
+  async delete(
+    slug: string,
+    expectedVersion?: number,
+    audit: readonly PluginAuditRecord[] = [],
+  ): Promise<boolean> {
     const found = this.records.get(slug);
     if (!found || (expectedVersion !== undefined && found.version !== expectedVersion))
       return false;
-    return this.records.delete(slug);
+    this.records.delete(slug);
+    this.append(audit);
+    return true;
+  }
+
+  async audit(query: PluginAuditQuery): Promise<PluginAuditPage> {
+    const matches: PluginAuditEntry[] = [];
+    for (let i = this.log.length - 1; i >= 0 && matches.length <= query.limit; i--) {
+      const entry = this.log[i];
+      if (query.before !== undefined && entry.id >= query.before) continue;
+      if (query.slug && entry.slug !== query.slug) continue;
+      if (query.action && entry.action !== query.action) continue;
+      matches.push(structuredClone(entry));
+    }
+    const items = matches.slice(0, query.limit);
+    const more = matches.length > query.limit;
+    return { items, nextCursor: more ? String(items[items.length - 1].id) : null };
   }
 
   async fingerprint(): Promise<string> {
@@ -60,6 +100,11 @@ export class InMemoryPluginStore implements PluginStore {
       latest = Math.max(latest, record.updatedAt.getTime());
     }
     return `${this.records.size}:${versions}:${latest}`;
+  }
+
+  private append(audit: readonly PluginAuditRecord[]): void {
+    for (const entry of audit) this.log.push(structuredClone({ ...entry, id: this.nextAuditId++ }));
+    if (this.log.length > this.auditLimit) this.log.splice(0, this.log.length - this.auditLimit);
   }
 
   private assertRoom(): void {

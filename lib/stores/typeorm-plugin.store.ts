@@ -1,6 +1,13 @@
 import type { DataSource, EntityManager, ObjectLiteral, Repository } from 'typeorm';
 import { Plugin } from '../entities/plugin.entity.js';
-import type { PluginStore, PluginWrite } from '../interfaces/plugin-store.interface.js';
+import { PluginAuditEntry } from '../entities/plugin-audit-entry.entity.js';
+import type {
+  PluginAuditPage,
+  PluginAuditQuery,
+  PluginAuditRecord,
+  PluginStore,
+  PluginWrite,
+} from '../interfaces/plugin-store.interface.js';
 
 const SINGLE_CONNECTION_DRIVERS = new Set([
   'better-sqlite3',
@@ -25,12 +32,18 @@ export class TypeOrmPluginStore implements PluginStore {
   private readonly repository: Repository<ObjectLiteral>;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly serialise: boolean;
+  private readonly sqlite: SqliteDatabase | undefined;
 
   /** @param dataSource an initialised data source whose entities include {@link Plugin}. */
   constructor(readonly dataSource: DataSource) {
     this.repository = dataSource.getRepository<ObjectLiteral>(Plugin);
     this.serialise = SINGLE_CONNECTION_DRIVERS.has(dataSource.options.type);
     this.description = `typeorm(${dataSource.options.type})`;
+    if (dataSource.options.type === 'better-sqlite3') {
+      this.sqlite = (
+        dataSource.driver as unknown as { databaseConnection: SqliteDatabase }
+      ).databaseConnection;
+    }
   }
 
   all(): Promise<Plugin[]> {
@@ -51,12 +64,21 @@ export class TypeOrmPluginStore implements PluginStore {
     });
   }
 
-  insert(plugin: Plugin): Promise<boolean> {
+  insert(plugin: Plugin, audit: readonly PluginAuditRecord[] = []): Promise<boolean> {
     return this.run(async () => {
       if (await this.repository.existsBy({ slug: plugin.slug })) return false;
       try {
-        await this.repository.insert({ ...plugin });
-        return true;
+        return await this.execute([
+          {
+            build: (m) =>
+              m
+                .createQueryBuilder()
+                .insert()
+                .into(Plugin)
+                .values({ ...plugin } as ObjectLiteral),
+          },
+          ...auditStatements(audit),
+        ]);
       } catch (error) {
         // Another instance inserted the same slug between our check and our insert.
         if (await this.repository.existsBy({ slug: plugin.slug })) return false;
@@ -65,35 +87,70 @@ export class TypeOrmPluginStore implements PluginStore {
     });
   }
 
-  write(writes: readonly PluginWrite[]): Promise<boolean> {
+  write(
+    writes: readonly PluginWrite[],
+    audit: readonly PluginAuditRecord[] = [],
+  ): Promise<boolean> {
     if (writes.length === 0) return Promise.resolve(true);
-    return this.run(async () => {
-      if (writes.length === 1) return this.writeOne(this.dataSource.manager, writes[0]);
-      try {
-        await this.dataSource.transaction(async (manager) => {
-          for (const write of writes) {
-            if (!(await this.writeOne(manager, write))) throw new WriteMissed();
-          }
-        });
-        return true;
-      } catch (error) {
-        if (error instanceof WriteMissed) return false;
-        throw error;
-      }
-    });
+    return this.run(() =>
+      this.execute([
+        ...writes.map(({ next, expectedVersion }): Statement => {
+          const { slug, createdAt: _createdAt, ...fields } = next;
+          return {
+            mustChangeOne: true,
+            build: (m) =>
+              m
+                .createQueryBuilder()
+                .update<ObjectLiteral>(Plugin)
+                .set(fields as ObjectLiteral)
+                .where('slug = :slug AND version = :expectedVersion', { slug, expectedVersion }),
+          };
+        }),
+        ...auditStatements(audit),
+      ]),
+    );
   }
 
-  delete(slug: string, expectedVersion?: number): Promise<boolean> {
+  delete(
+    slug: string,
+    expectedVersion?: number,
+    audit: readonly PluginAuditRecord[] = [],
+  ): Promise<boolean> {
+    return this.run(() =>
+      this.execute([
+        {
+          mustChangeOne: true,
+          build: (m) => {
+            const query = m
+              .createQueryBuilder()
+              .delete()
+              .from(Plugin)
+              .where('slug = :slug', { slug });
+            if (expectedVersion !== undefined) {
+              query.andWhere('version = :expectedVersion', { expectedVersion });
+            }
+            return query;
+          },
+        },
+        ...auditStatements(audit),
+      ]),
+    );
+  }
+
+  audit(query: PluginAuditQuery): Promise<PluginAuditPage> {
     return this.run(async () => {
-      const query = this.repository
-        .createQueryBuilder()
-        .delete()
-        .from(Plugin)
-        .where('slug = :slug', { slug });
-      if (expectedVersion !== undefined)
-        query.andWhere('version = :expectedVersion', { expectedVersion });
-      const result = await query.execute();
-      return (result.affected ?? 0) > 0;
+      const builder = this.dataSource
+        .getRepository(PluginAuditEntry)
+        .createQueryBuilder('a')
+        .orderBy('a.id', 'DESC')
+        .take(query.limit + 1);
+      if (query.slug) builder.andWhere('a.slug = :slug', { slug: query.slug });
+      if (query.action) builder.andWhere('a.action = :action', { action: query.action });
+      if (query.before !== undefined) builder.andWhere('a.id < :before', { before: query.before });
+      const rows = await builder.getMany();
+      const items = rows.slice(0, query.limit).map((row) => ({ ...row, id: Number(row.id) }));
+      const nextCursor = rows.length > query.limit ? String(items[items.length - 1].id) : null;
+      return { items, nextCursor };
     });
   }
 
@@ -110,18 +167,57 @@ export class TypeOrmPluginStore implements PluginStore {
     });
   }
 
-  private async writeOne(
-    manager: EntityManager,
-    { next, expectedVersion }: PluginWrite,
-  ): Promise<boolean> {
-    const { slug, createdAt: _createdAt, ...fields } = next;
-    const result = await manager
-      .createQueryBuilder()
-      .update<ObjectLiteral>(Plugin)
-      .set(fields as ObjectLiteral)
-      .where('slug = :slug AND version = :expectedVersion', { slug, expectedVersion })
-      .execute();
-    return result.affected === 1;
+  /**
+   * Runs the statements atomically. Resolves `false` (with nothing written) when a statement that
+   * must change exactly one row did not: the compare-and-set missed.
+   */
+  private async execute(statements: readonly Statement[]): Promise<boolean> {
+    if (this.sqlite) return this.executeSync(this.sqlite, statements);
+    const apply = async (manager: EntityManager) => {
+      for (const statement of statements) {
+        const result = (await statement.build(manager).execute()) as { affected?: number | null };
+        if (statement.mustChangeOne && result.affected !== 1) throw new WriteMissed();
+      }
+    };
+    try {
+      if (statements.length === 1) await apply(this.dataSource.manager);
+      else await this.dataSource.transaction(apply);
+      return true;
+    } catch (error) {
+      if (error instanceof WriteMissed) return false;
+      throw error;
+    }
+  }
+
+  /**
+   * better-sqlite3 is synchronous: running the whole transaction in one synchronous call means no
+   * lock is ever held across an `await`. Held across one, a second app instance in the same process
+   * would block the thread in SQLite's busy wait while the holder could never reach its COMMIT.
+   */
+  private executeSync(db: SqliteDatabase, statements: readonly Statement[]): boolean {
+    const compiled = statements.map((statement) => {
+      const [sql, parameters] = statement.build(this.dataSource.manager).getQueryAndParameters();
+      this.dataSource.logger.logQuery(sql, parameters);
+      return { sql, parameters, mustChangeOne: statement.mustChangeOne };
+    });
+    const transaction = db.transaction(() => {
+      for (const { sql, parameters, mustChangeOne } of compiled) {
+        const statement = db.prepare(sql);
+        if (statement.reader) {
+          statement.all(...parameters);
+          continue;
+        }
+        const { changes } = statement.run(...parameters);
+        if (mustChangeOne && changes !== 1) throw new WriteMissed();
+      }
+    });
+    try {
+      transaction.immediate();
+      return true;
+    } catch (error) {
+      if (error instanceof WriteMissed) return false;
+      throw error;
+    }
   }
 
   private run<T>(operation: () => Promise<T>): Promise<T> {
@@ -146,4 +242,39 @@ function plain(row: ObjectLiteral): Plugin {
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
   };
+}
+
+/** One write statement of an atomic group. */
+interface Statement {
+  build: (manager: EntityManager) => {
+    execute(): Promise<unknown>;
+    getQueryAndParameters(): [string, unknown[]];
+  };
+  /** The statement is a compare-and-set: it must change exactly one row. */
+  mustChangeOne?: boolean;
+}
+
+/** The slice of a better-sqlite3 `Database` the synchronous path uses. */
+interface SqliteDatabase {
+  prepare(sql: string): {
+    reader: boolean;
+    run(...parameters: unknown[]): { changes: number };
+    all(...parameters: unknown[]): unknown[];
+  };
+  transaction(work: () => void): { immediate(): void };
+}
+
+function auditStatements(audit: readonly PluginAuditRecord[]): Statement[] {
+  if (audit.length === 0) return [];
+  return [
+    {
+      build: (m) =>
+        m
+          .createQueryBuilder()
+          .insert()
+          .into(PluginAuditEntry)
+          .values(audit.map((entry) => ({ ...entry }) as ObjectLiteral))
+          .updateEntity(false),
+    },
+  ];
 }

@@ -1,7 +1,7 @@
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Plugin, PluginHostMigrations } from '../../lib/index.js';
+import { PluginHostEntities, PluginHostMigrations } from '../../lib/index.js';
 import { createTestApp } from '../src/app.factory.js';
 import { DATABASES, type TestDatabase } from '../src/databases.js';
 
@@ -18,7 +18,7 @@ describe.each(DATABASES)('migrations on %s', (_name, createDatabase) => {
     const source = new DataSource({
       ...(db.options as object),
       synchronize: false,
-      entities: [Plugin],
+      entities: [...PluginHostEntities],
       migrations: PluginHostMigrations,
     } as never);
     await source.initialize();
@@ -26,11 +26,18 @@ describe.each(DATABASES)('migrations on %s', (_name, createDatabase) => {
       const before = await source.driver.createSchemaBuilder().log();
       expect(before.upQueries.length).toBeGreaterThan(0); // no table yet: sync would create one
       const ran = await source.runMigrations({ transaction: 'each' });
-      expect(ran.map((m) => m.name)).toEqual(['CreatePluginHostPlugins1764000000000']);
+      expect(ran.map((m) => m.name)).toEqual([
+        'CreatePluginHostPlugins1764000000000',
+        'CreatePluginHostAudit1764000000001',
+      ]);
       const diff = await source.driver.createSchemaBuilder().log();
       expect(diff.upQueries.map((q) => q.query)).toEqual([]);
       await source.undoLastMigration();
-      expect(await source.createQueryRunner().hasTable('plugins')).toBe(false);
+      await source.undoLastMigration();
+      const runner = source.createQueryRunner();
+      expect(await runner.hasTable('plugins')).toBe(false);
+      expect(await runner.hasTable('plugin_audit')).toBe(false);
+      await runner.release();
     } finally {
       await source.destroy();
     }
