@@ -14,8 +14,14 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
  * Checks that `value` is pure JSON no deeper than `maxDepth`, with none of the keys that enable
  * prototype pollution. Collects every violation (up to 20) instead of stopping at the first.
  */
-export function jsonViolations(value: unknown, maxDepth: number, root = '$'): string[] {
+export function jsonViolations(
+  value: unknown,
+  maxDepth: number,
+  root = '$',
+  maxKeys = Number.POSITIVE_INFINITY,
+): string[] {
   const problems: string[] = [];
+  let keys = 0;
   const visit = (node: unknown, path: string, depth: number): void => {
     if (problems.length >= 20) return;
     if (node === null || typeof node === 'string' || typeof node === 'boolean') return;
@@ -36,6 +42,10 @@ export function jsonViolations(value: unknown, maxDepth: number, root = '$'): st
       return;
     }
     for (const key of Object.keys(node)) {
+      if (++keys > maxKeys) {
+        problems.push(MESSAGES.tooManyKeys(maxKeys));
+        return;
+      }
       const child = `${path}.${key}`;
       if (FORBIDDEN_KEYS.has(key)) problems.push(MESSAGES.forbiddenKey(child));
       else visit(node[key], child, depth + 1);
@@ -50,9 +60,10 @@ export function assertJsonObject(
   value: unknown,
   maxDepth: number,
   notObjectMessage: string,
+  maxKeys = Number.POSITIVE_INFINITY,
 ): asserts value is JsonObject {
   if (!isPlainObject(value)) throw new PluginValidationError(notObjectMessage);
-  const problems = jsonViolations(value, maxDepth);
+  const problems = jsonViolations(value, maxDepth, '$', maxKeys);
   if (problems.length) throw new PluginValidationError(problems[0], problems);
 }
 

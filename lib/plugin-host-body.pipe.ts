@@ -20,7 +20,12 @@ export class PluginHostBodyPipe implements PipeTransform<unknown, Record<string,
     if (!isPlainObject(value)) {
       throw new PluginValidationError('The request body must be a JSON object.');
     }
-    const problems = jsonViolations(value, this.options.maxJsonDepth, 'body');
+    const problems = jsonViolations(
+      value,
+      this.options.maxJsonDepth,
+      'body',
+      this.options.maxJsonKeys,
+    );
     if (problems.length) throw new PluginValidationError(problems[0], problems);
     return value;
   }

@@ -1,5 +1,6 @@
 import {
   HttpException,
+  Inject,
   HttpStatus,
   Injectable,
   type CallHandler,
@@ -7,6 +8,10 @@ import {
   type NestInterceptor,
 } from '@nestjs/common';
 import { map, type Observable } from 'rxjs';
+import type { ResolvedPluginHostOptions } from './interfaces/plugin-host-options.interface.js';
+import { PluginPayloadTooLargeError } from './plugin-host.errors.js';
+import { MESSAGES } from './plugin-host.messages.js';
+import { PLUGIN_HOST_RESOLVED_OPTIONS } from './plugin-host.module-definition.js';
 
 interface HttpRequest {
   method?: string;
@@ -22,9 +27,19 @@ const JSON_TYPE = /^application\/([a-z0-9.+-]*\+)?json\s*(;|$)/i;
  */
 @Injectable()
 export class PluginHostHttpInterceptor implements NestInterceptor {
+  constructor(
+    @Inject(PLUGIN_HOST_RESOLVED_OPTIONS) private readonly options: ResolvedPluginHostOptions,
+  ) {}
+
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     const http = context.switchToHttp();
     const request = http.getRequest<HttpRequest>();
+    const length = Number(request.headers['content-length'] ?? 0);
+    if (length > this.options.maxBodyBytes) {
+      throw new PluginPayloadTooLargeError(
+        MESSAGES.bodyTooLarge(length, this.options.maxBodyBytes),
+      );
+    }
     if (hasBody(request) && !JSON_TYPE.test(String(request.headers['content-type'] ?? ''))) {
       throw new HttpException(
         { code: 'UNSUPPORTED_MEDIA_TYPE', message: 'Send request bodies as application/json.' },

@@ -39,3 +39,5 @@ export const DEFAULT_CAPABILITY_TIMEOUT_MS = 30_000;
 export const SECRET_METADATA = 'plugin-host:secret';
 /** What secret values look like in every response, event and audit entry. */
 export const SECRET_MASK = '********';
+export const DEFAULT_MAX_JSON_KEYS = 10_000;
+export const DEFAULT_MAX_BODY_BYTES = 256 * 1024;

@@ -28,6 +28,9 @@ export const MESSAGES = {
   forbiddenKey: (path: string) =>
     `Forbidden key at "${path}": __proto__, constructor and prototype are refused.`,
   tooDeep: (max: number) => `JSON nested deeper than ${max} levels.`,
+  tooManyKeys: (max: number) => `JSON with more than ${max} keys in all.`,
+  bodyTooLarge: (bytes: number, max: number) =>
+    `The request body is ${bytes} bytes; this API accepts at most ${max}.`,
   configTooLarge: (bytes: number, max: number) =>
     `Config is ${bytes} bytes once serialised; the limit is ${max}.`,
   notJson: (path: string) =>

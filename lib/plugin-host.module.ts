@@ -12,7 +12,7 @@ import type { PluginStore } from './interfaces/plugin-store.interface.js';
 import { PluginHostAccessGuard } from './plugin-host-access.guard.js';
 import { PluginHostBodyPipe } from './plugin-host-body.pipe.js';
 import { PluginHostHttpInterceptor } from './plugin-host-http.interceptor.js';
-import { PluginHostParseErrorMiddleware } from './plugin-host-parse-error.middleware.js';
+import { PluginHostHttpFallback } from './plugin-host-http-fallback.middleware.js';
 import { PLUGIN_HOST_EXTRAS, PLUGIN_STORE } from './plugin-host.constants.js';
 import { PluginHostController } from './plugin-host.controller.js';
 import { PluginHostExceptionFilter } from './plugin-host-exception.filter.js';
@@ -61,7 +61,7 @@ import { TypeOrmPluginStore } from './stores/typeorm-plugin.store.js';
     PluginHostAccessGuard,
     PluginHostBodyPipe,
     PluginHostHttpInterceptor,
-    PluginHostParseErrorMiddleware,
+    PluginHostHttpFallback,
     PluginHostExceptionFilter,
     {
       provide: PLUGIN_HOST_RESOLVED_OPTIONS,

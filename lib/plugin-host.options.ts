@@ -5,6 +5,8 @@ import {
   DEFAULT_SYNC_CHANNEL,
   DEFAULT_SYNC_INTERVAL_MS,
   DEFAULT_MAX_JSON_DEPTH,
+  DEFAULT_MAX_JSON_KEYS,
+  DEFAULT_MAX_BODY_BYTES,
   DEFAULT_MEMORY_LIMIT,
 } from './plugin-host.constants.js';
 import type {
@@ -25,6 +27,8 @@ export function resolvePluginHostOptions(
     plugins: options?.plugins ?? [],
     maxConfigBytes: options?.maxConfigBytes ?? DEFAULT_MAX_CONFIG_BYTES,
     maxJsonDepth: options?.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH,
+    maxJsonKeys: options?.maxJsonKeys ?? DEFAULT_MAX_JSON_KEYS,
+    maxBodyBytes: options?.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
     capabilityTimeoutMs: options?.capabilityTimeoutMs ?? DEFAULT_CAPABILITY_TIMEOUT_MS,
     syncIntervalMs: options?.syncIntervalMs ?? DEFAULT_SYNC_INTERVAL_MS,
     notify: options?.notify ?? true,

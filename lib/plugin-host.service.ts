@@ -442,7 +442,12 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
    * are refused at any depth.
    */
   configure(slug: string, patch: JsonObject, options: MutationOptions = {}): Promise<Plugin> {
-    assertJsonObject(patch, this.options.maxJsonDepth, MESSAGES.patchNotObject);
+    assertJsonObject(
+      patch,
+      this.options.maxJsonDepth,
+      MESSAGES.patchNotObject,
+      this.options.maxJsonKeys,
+    );
     const { schema, secrets } = this.schemaOf(slug);
     const safePatch = dropMaskedSecrets(cloneJson(patch), secrets);
     return this.mutate(slug, options, (current) => {
@@ -726,7 +731,12 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
     assertPluginSlug(input.slug);
     assertPluginFields(input, REGISTER_FIELDS);
     const config = input.config === undefined ? {} : input.config;
-    assertJsonObject(config, this.options.maxJsonDepth, MESSAGES.configNotObject);
+    assertJsonObject(
+      config,
+      this.options.maxJsonDepth,
+      MESSAGES.configNotObject,
+      this.options.maxJsonKeys,
+    );
     this.assertConfigSize(config);
     assertConfigMatches(this.schemaOf(input.slug).schema, config);
     const now = new Date();

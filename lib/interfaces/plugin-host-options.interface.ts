@@ -67,6 +67,18 @@ export interface PluginHostModuleOptions {
    */
   maxJsonDepth?: number;
   /**
+   * Most object keys, counted over all levels, in a config, a patch or a REST body. More answers 400.
+   * @default 10000
+   */
+  maxJsonKeys?: number;
+  /**
+   * Largest REST request body, in bytes (by Content-Length), on this module's routes. Larger answers
+   * 413 `PAYLOAD_TOO_LARGE`. The app's body parser has its own limit (Express: 100 kB by default),
+   * which applies first.
+   * @default 262144
+   */
+  maxBodyBytes?: number;
+  /**
    * Time limit of a capability run over REST, unless the capability sets its own `timeoutMs`.
    * On expiry: 504 `CAPABILITY_TIMEOUT`, and the capability's `ctx.signal` is aborted.
    * @default 30000

@@ -104,3 +104,41 @@ describe('capability time limits', () => {
     await expect(host.runCapability('slow.default', { ms: 30 })).resolves.toBe('done');
   });
 });
+
+describe('size limits', () => {
+  it('answers 413 for a body over maxBodyBytes and 400 for too many keys, changing nothing', async () => {
+    const app = await boot({ host: { maxBodyBytes: 2_000, maxJsonKeys: 50 } });
+    const http = () => request(app.getHttpServer());
+    const big = await http()
+      .post(`${API}/plugins/mail/configure`)
+      .send({ blob: 'x'.repeat(3_000) });
+    expect(big.status).toBe(413);
+    expect(big.body.code).toBe('PAYLOAD_TOO_LARGE');
+    const wide = await http()
+      .post(`${API}/plugins/mail/configure`)
+      .send(Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`k${i}`, i])));
+    expect(wide.status).toBe(400);
+    expect(wide.body.message).toMatch(/more than 50 keys/);
+    expect(app.get(PluginHostService).get('mail').config).toEqual({});
+  });
+
+  it('refuses a config over maxConfigBytes once merged', async () => {
+    const app = await boot({ host: { maxConfigBytes: 1_000 } });
+    const host = app.get(PluginHostService);
+    await host.configure('mail', { a: 'x'.repeat(600) });
+    await expect(host.configure('mail', { b: 'y'.repeat(600) })).rejects.toMatchObject({
+      code: 'PAYLOAD_TOO_LARGE',
+      status: 413,
+    });
+    expect(host.configValue('mail', 'b')).toBeUndefined();
+  });
+});
+
+describe('unknown routes under the API path', () => {
+  it('answer 404 NOT_FOUND in the same JSON shape', async () => {
+    const app = await boot();
+    const res = await request(app.getHttpServer()).get(`${API}/nothing/here`);
+    expect(res.status).toBe(404);
+    expect(res.body).toMatchObject({ statusCode: 404, code: 'NOT_FOUND' });
+  });
+});

@@ -65,6 +65,8 @@ describe('option defaults', () => {
       plugins: [],
       maxConfigBytes: 262_144,
       maxJsonDepth: 32,
+      maxJsonKeys: 10_000,
+      maxBodyBytes: 262_144,
       capabilityTimeoutMs: 30_000,
       syncIntervalMs: 5_000,
       notify: true,

@@ -12,14 +12,14 @@ type ErrorMiddleware = (
 ) => void;
 
 /**
- * Gives body-parser rejections on the module's routes (malformed JSON, a JSON string or number as the
- * body, a body over the app's limit) the same `{ statusCode, code, message }` shape as every other
- * error. Express parses bodies before routing, so a controller filter never sees these errors; this
- * error middleware is added after the routes and before Nest's own handler, and passes every error
- * outside the module's path on untouched.
+ * Gives what happens outside the controller on the module's path the same `{ statusCode, code,
+ * message }` shape as every other error: body-parser rejections (malformed JSON, a JSON string or
+ * number as the body, a body over the app's limit: Express parses bodies before routing, so no
+ * controller filter sees them) and requests that match no route. Both handlers are added after the
+ * routes and before Nest's own; anything outside the module's path passes on untouched.
  */
 @Injectable()
-export class PluginHostParseErrorMiddleware implements OnModuleInit {
+export class PluginHostHttpFallback implements OnModuleInit {
   constructor(
     private readonly adapterHost: HttpAdapterHost,
     private readonly config: ApplicationConfig,
@@ -38,6 +38,15 @@ export class PluginHostParseErrorMiddleware implements OnModuleInit {
       adapter.reply(response, body, body.statusCode);
     };
     adapter.use(handler);
+    adapter.use(base, (request: unknown, response: unknown) => {
+      const { method, originalUrl } = request as { method?: string; originalUrl?: string };
+      const body = {
+        statusCode: 404,
+        code: 'NOT_FOUND',
+        message: `No route ${method ?? ''} ${String(originalUrl ?? '').split('?')[0]}.`,
+      };
+      adapter.reply(response, body, 404);
+    });
   }
 }
 
