@@ -30,3 +30,20 @@ export { mergePatch } from './json.util.js';
 export { SecretCipher, type PluginHostEncryptionKey } from './secret-cipher.util.js';
 export { SECRET_MASK } from './plugin-host.constants.js';
 export * from './migrations/index.js';
+
+/**
+ * Declare your capabilities' input and output types once, by module augmentation; `runCapability`
+ * and `ctx.run` then check and infer them for those slugs.
+ *
+ * @example
+ * ```ts
+ * declare module 'nest-plugin-host' {
+ *   interface PluginHostCapabilities {
+ *     'newsletter.send': { input: { subject: string }; output: { queued: boolean } };
+ *   }
+ * }
+ * const { queued } = await host.runCapability('newsletter.send', { subject: 'Hi' });
+ * ```
+ */
+// oxlint-disable-next-line typescript/no-empty-interface, typescript/no-empty-object-type
+export interface PluginHostCapabilities {}

@@ -17,7 +17,11 @@ import {
 } from './config-schema.util.js';
 import { SecretCipher } from './secret-cipher.util.js';
 import type { JsonObject, JsonValue, Plugin } from './entities/plugin.entity.js';
+import type { PluginHostCapabilities } from './index.js';
 import type {
+  CapabilityInput,
+  CapabilityOutput,
+  UndeclaredSlug,
   CapabilityContext,
   CapabilityHandler,
   CapabilityInfo,
@@ -297,8 +301,21 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
    * Runs a capability by slug. Refused with `PluginDisabledError` while its owning plugin is disabled;
    * `CapabilityNotFoundError` for an unknown slug. Reads memory only: no database query on this path.
    * The capability's own errors are rethrown unchanged (and emitted as `plugin-host.capability.failed`).
+   *
+   * Types: slugs declared in {@link PluginHostCapabilities} get their input and output checked and
+   * inferred; otherwise give them as `runCapability<TIn, TOut>(...)`.
    */
-  async runCapability<TOut = unknown, TIn = unknown>(
+  runCapability<S extends keyof PluginHostCapabilities>(
+    slug: S,
+    input: CapabilityInput<S>,
+    options?: RunCapabilityOptions,
+  ): Promise<CapabilityOutput<S>>;
+  runCapability<TIn = unknown, TOut = unknown, S extends string = string>(
+    slug: UndeclaredSlug<S>,
+    input?: TIn,
+    options?: RunCapabilityOptions,
+  ): Promise<TOut>;
+  async runCapability<TIn, TOut>(
     slug: string,
     input?: TIn,
     options?: RunCapabilityOptions,
@@ -1006,6 +1023,13 @@ const WRITE_CONTENTION_MS = 10_000;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** `runCapability` without the typed overloads, for internal forwarding. */
+type RunUntyped = <TIn, TOut>(
+  slug: string,
+  input?: TIn,
+  options?: RunCapabilityOptions,
+) => Promise<TOut>;
+
 /** The context handed to a capability; `run` chains to other capabilities. */
 class Context implements CapabilityContext {
   readonly actor: string;
@@ -1029,8 +1053,8 @@ class Context implements CapabilityContext {
     this.depth = options?.parent ? options.parent.depth + 1 : 0;
   }
 
-  run<TOut = unknown, TIn = unknown>(slug: string, input?: TIn): Promise<TOut> {
-    return this.#host.runCapability<TOut, TIn>(slug, input, { parent: this });
+  run<TIn = unknown, TOut = unknown>(slug: string, input?: TIn): Promise<TOut> {
+    return (this.#host.runCapability as RunUntyped)<TIn, TOut>(slug, input, { parent: this });
   }
 }
 

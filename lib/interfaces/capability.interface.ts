@@ -1,4 +1,5 @@
 import type { JsonObject, Plugin } from '../entities/plugin.entity.js';
+import type { PluginHostCapabilities } from '../index.js';
 
 /** Options of `@Capability()` and `registerCapability()`. */
 export interface CapabilityOptions {
@@ -72,7 +73,14 @@ export interface CapabilityContext<TConfig extends JsonObject = JsonObject> {
    * Run another capability as part of this one, with the same request, actor and signal. The other
    * capability's plugin must be enabled too.
    */
-  run<TOut = unknown, TIn = unknown>(slug: string, input?: TIn): Promise<TOut>;
+  run<S extends keyof PluginHostCapabilities>(
+    slug: S,
+    input: CapabilityInput<S>,
+  ): Promise<CapabilityOutput<S>>;
+  run<TIn = unknown, TOut = unknown, S extends string = string>(
+    slug: UndeclaredSlug<S>,
+    input?: TIn,
+  ): Promise<TOut>;
 }
 
 /** A capability implementation. */
@@ -80,3 +88,17 @@ export type CapabilityHandler<TIn = any, TOut = any> = (
   input: TIn,
   ctx: CapabilityContext,
 ) => TOut | Promise<TOut>;
+
+/** The input type declared for a capability in {@link PluginHostCapabilities}. */
+export type CapabilityInput<S extends keyof PluginHostCapabilities> =
+  PluginHostCapabilities[S] extends { input: infer I } ? I : unknown;
+
+/** The output type declared for a capability in {@link PluginHostCapabilities}. */
+export type CapabilityOutput<S extends keyof PluginHostCapabilities> =
+  PluginHostCapabilities[S] extends { output: infer O } ? Awaited<O> : unknown;
+
+/**
+ * A slug not declared in {@link PluginHostCapabilities}; declared ones must go through the typed
+ * overload, so their input is always checked.
+ */
+export type UndeclaredSlug<S extends string> = S extends keyof PluginHostCapabilities ? never : S;

@@ -131,7 +131,7 @@ describe('capability discovery', () => {
     // From code, without a request: a fresh instance with no request attached.
     const fromCode = await app
       .get(PluginHostService)
-      .runCapability<{ header: unknown }>('scoped.whoami');
+      .runCapability<unknown, { header: unknown }>('scoped.whoami');
     expect(fromCode.header).toBeNull();
   });
 

@@ -20,7 +20,7 @@ export class NewsletterPlugin {
   @Capability({ slug: 'newsletter.send', description: 'Queues a newsletter' })
   async send(input: { subject: string }, ctx: CapabilityContext) {
     this.calls++;
-    const mail = await ctx.run<{ sent: boolean }>('mail.deliver', {
+    const mail = await ctx.run<unknown, { sent: boolean }>('mail.deliver', {
       to: 'all',
       subject: input.subject,
     });

@@ -84,7 +84,7 @@ export class BillingPlugin {
 
     // Billing degrades gracefully: with the mail plugin switched off, invoices are still issued.
     if (emailInvoices && this.host.isEnabled('mail')) {
-      const mail = await ctx.run<SentMail, MailInput>('mail.send', {
+      const mail = await ctx.run<MailInput, SentMail>('mail.send', {
         to: input.email,
         subject: `Invoice ${invoice.number}: ${invoice.total.toFixed(2)} ${currency}`,
         text: invoice.lines.map((l) => `${l.description}: ${l.amount.toFixed(2)}`).join('\n'),

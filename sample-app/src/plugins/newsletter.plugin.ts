@@ -35,7 +35,7 @@ export class NewsletterPlugin {
     const text = [input.body ?? '', footer].filter(Boolean).join('\n\n');
     const messages: string[] = [];
     for (const to of recipients) {
-      const mail = await ctx.run<SentMail, MailInput>('mail.send', {
+      const mail = await ctx.run<MailInput, SentMail>('mail.send', {
         to,
         from,
         subject: input.subject,
