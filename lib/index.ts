@@ -25,6 +25,11 @@ export type { PluginHostErrorBody } from './plugin-host-exception.filter.js';
 export type { PluginHostDashboard } from './plugin-host.controller.js';
 export { PluginHostModule } from './plugin-host.module.js';
 export { PluginHostService } from './plugin-host.service.js';
+export {
+  PluginHostHealthIndicator,
+  type PluginHostHealthDetails,
+  type PluginHostHealthOptions,
+} from './plugin-host.health-indicator.js';
 export { isCapabilitySlug, isPluginSlug } from './slug.util.js';
 export { mergePatch } from './json.util.js';
 export { SecretCipher, type PluginHostEncryptionKey } from './secret-cipher.util.js';

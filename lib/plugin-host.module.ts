@@ -28,6 +28,7 @@ import {
 } from './plugin-host.module-definition.js';
 import { resolvePluginHostOptions } from './plugin-host.options.js';
 import { PluginHostService } from './plugin-host.service.js';
+import { PluginHostHealthIndicator } from './plugin-host.health-indicator.js';
 import { InMemoryPluginStore } from './stores/in-memory-plugin.store.js';
 import { PluginSyncService } from './sync/plugin-sync.service.js';
 import { TypeOrmPluginStore } from './stores/typeorm-plugin.store.js';
@@ -55,6 +56,7 @@ import { TypeOrmPluginStore } from './stores/typeorm-plugin.store.js';
   providers: [
     PluginHostService,
     PluginSyncService,
+    PluginHostHealthIndicator,
     CapabilityRegistry,
     PluginHostExplorer,
     PluginHostMetadataAccessor,
@@ -69,7 +71,7 @@ import { TypeOrmPluginStore } from './stores/typeorm-plugin.store.js';
       inject: [MODULE_OPTIONS_TOKEN],
     },
   ],
-  exports: [PluginHostService],
+  exports: [PluginHostService, PluginHostHealthIndicator],
 })
 export class PluginHostModule extends ConfigurableModuleClass {
   /** Hosts plugins with options known up front. */

@@ -36,6 +36,7 @@ export function resolvePluginHostOptions(
     syncChannel: options?.syncChannel ?? DEFAULT_SYNC_CHANNEL,
     instanceId: options?.instanceId ?? randomUUID(),
     encryptionKeys: options?.encryptionKeys,
+    tracing: options?.tracing ?? 'auto',
     forceDisabled: new Set([
       ...(options?.forceDisabled ?? []),
       ...parseList(process.env[FORCE_DISABLED_ENV]),

@@ -16,6 +16,7 @@ import {
   secretPaths,
 } from './config-schema.util.js';
 import { SecretCipher } from './secret-cipher.util.js';
+import { PluginHostTelemetry } from './plugin-host.telemetry.js';
 import type { JsonObject, JsonValue, Plugin } from './entities/plugin.entity.js';
 import type { PluginHostCapabilities } from './index.js';
 import type {
@@ -115,6 +116,7 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
   private readonly plugins = new Map<string, Plugin>();
   private sortedCache: readonly Plugin[] | null = null;
   private emitter: Emitter | undefined;
+  private telemetry: PluginHostTelemetry | undefined;
   private bootstrapped = false;
   private readonly lanes = new Map<string, Promise<unknown>>();
   /** This instance's id in change notices between instances. */
@@ -140,6 +142,7 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
 
   async onModuleInit(): Promise<void> {
     this.emitter = await findEventEmitter(this.moduleRef);
+    this.telemetry = await PluginHostTelemetry.detect(this.options.tracing);
   }
 
   /**
@@ -315,10 +318,20 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
     input?: TIn,
     options?: RunCapabilityOptions,
   ): Promise<TOut>;
-  async runCapability<TIn, TOut>(
+  runCapability<TIn, TOut>(
     slug: string,
     input?: TIn,
     options?: RunCapabilityOptions,
+  ): Promise<TOut> {
+    if (this.telemetry === undefined) return this.execute<TOut>(slug, input, options);
+    const owner = this.registry.getCapability(slug)?.plugin;
+    return this.telemetry.run(slug, owner, () => this.execute<TOut>(slug, input, options));
+  }
+
+  private async execute<TOut>(
+    slug: string,
+    input: unknown,
+    options: RunCapabilityOptions | undefined,
   ): Promise<TOut> {
     const capability = this.registry.getCapability(slug);
     if (capability === undefined) throw new CapabilityNotFoundError(slug);

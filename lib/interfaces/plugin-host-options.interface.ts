@@ -121,6 +121,14 @@ export interface PluginHostModuleOptions {
    */
   encryptionKeys?: PluginHostEncryptionKey[];
   /**
+   * OpenTelemetry spans (`capability <slug>`, with slug, plugin, outcome and duration) and a
+   * `plugin_host.capability.duration` histogram around capability runs. `'auto'` turns them on when
+   * `@opentelemetry/api` is installed and the app registered an SDK before the module bootstrapped;
+   * otherwise the hot path pays nothing.
+   * @default 'auto'
+   */
+  tracing?: boolean | 'auto';
+  /**
    * This instance's id in change notices and logs.
    * @default a random UUID per boot
    */

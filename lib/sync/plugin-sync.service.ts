@@ -32,11 +32,25 @@ export class PluginSyncService implements OnApplicationShutdown {
   private polling = false;
   private pollFailing = false;
   private target: PluginSyncTarget | undefined;
+  private confirmedAt = Date.now();
 
   constructor(
     @Inject(PLUGIN_STORE) private readonly store: PluginStore,
     @Inject(PLUGIN_HOST_RESOLVED_OPTIONS) private readonly options: ResolvedPluginHostOptions,
   ) {}
+
+  /**
+   * When this instance last knew it was in step with the store: a poll found the fingerprint
+   * unchanged or resynced, or another instance's notice was applied.
+   */
+  get lastConfirmedAt(): number {
+    return this.confirmedAt;
+  }
+
+  /** Marks the instance as in step with the store now. */
+  confirm(): void {
+    this.confirmedAt = Date.now();
+  }
 
   /** Names of the transports in use, e.g. `['postgres-notify', 'polling']`. */
   get transportNames(): string[] {
@@ -101,17 +115,23 @@ export class PluginSyncService implements OnApplicationShutdown {
   private receive(notice: PluginChangeNotice): void {
     const target = this.target;
     if (!target || notice.instance === target.instanceId) return;
-    target.applyNotice(notice).catch((error: Error) => {
-      this.logger.warn(
-        `Could not apply a change from instance ${notice.instance}: ${error.message}`,
-      );
-    });
+    target.applyNotice(notice).then(
+      () => this.confirm(),
+      (error: Error) => {
+        this.logger.warn(
+          `Could not apply a change from instance ${notice.instance}: ${error.message}`,
+        );
+      },
+    );
   }
 
   private resync(reason: string): void {
-    this.target?.resync().catch((error: Error) => {
-      this.logger.warn(`Resync after ${reason} failed: ${error.message}; polling will retry.`);
-    });
+    this.target?.resync().then(
+      () => this.confirm(),
+      (error: Error) => {
+        this.logger.warn(`Resync after ${reason} failed: ${error.message}; polling will retry.`);
+      },
+    );
   }
 
   /** Compares the table's fingerprint with the last one seen; reloads only when it moved. */
@@ -129,6 +149,7 @@ export class PluginSyncService implements OnApplicationShutdown {
         await this.target.resync();
         this.fingerprint = fingerprint;
       }
+      this.confirm();
     } catch (error) {
       if (!this.pollFailing) {
         this.pollFailing = true;
