@@ -74,6 +74,7 @@ describe('option defaults', () => {
       syncChannel: 'plugin_host_changes',
       instanceId: expect.stringMatching(/^[0-9a-f-]{36}$/),
       forceDisabled: new Set(),
+      tracing: 'auto',
     });
     expect(resolvePluginHostOptions({ memoryLimit: 5, allowAnonymous: true })).toMatchObject({
       memoryLimit: 5,
