@@ -15,6 +15,7 @@ import { PluginHostHttpInterceptor } from './plugin-host-http.interceptor.js';
 import { PluginHostHttpFallback } from './plugin-host-http-fallback.middleware.js';
 import { PLUGIN_HOST_EXTRAS, PLUGIN_STORE } from './plugin-host.constants.js';
 import { PluginHostController } from './plugin-host.controller.js';
+import { describeOpenApi } from './plugin-host.openapi.js';
 import { PluginHostExceptionFilter } from './plugin-host-exception.filter.js';
 import { PluginHostExplorer } from './plugin-host.explorer.js';
 import { PluginHostMetadataAccessor } from './plugin-host-metadata.accessor.js';
@@ -129,6 +130,7 @@ function shape(definition: DynamicModule, given: PluginHostModuleExtras): Dynami
 }
 
 function mountedController(path: string): Type {
+  describeOpenApi();
   if (typeof path !== 'string')
     throw new TypeError('PluginHostModule: path must be a string or false.');
   @Controller(path.replace(/^\/+|\/+$/g, ''))

@@ -1,1 +1,2 @@
 export * from './plugin.dto.js';
+export * from './responses.dto.js';

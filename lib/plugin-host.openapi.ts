@@ -1,0 +1,318 @@
+import { createRequire } from 'node:module';
+import {
+  ReorderPluginsDto,
+  RegisterPluginDto,
+  TogglePluginDto,
+  UpdatePluginDto,
+} from './dto/plugin.dto.js';
+import {
+  AuditEntryResponse,
+  AuditPageResponse,
+  CapabilityResponse,
+  DashboardCounts,
+  DashboardResponse,
+  ErrorResponse,
+  NavItemResponse,
+  PluginResponse,
+  RunResponse,
+} from './dto/responses.dto.js';
+import { PluginHostController } from './plugin-host.controller.js';
+
+type Decorator = (target: object, key?: string | symbol, descriptor?: PropertyDescriptor) => void;
+type Swagger = Record<string, (...args: any[]) => Decorator>;
+
+let described = false;
+
+/**
+ * Describes the REST API for `@nestjs/swagger` when the app has it installed (it is an optional peer:
+ * without it this does nothing). Runs when the module is defined, so a document built right after
+ * `NestFactory.create()` already sees every route, body, response and error code.
+ */
+export function describeOpenApi(): void {
+  if (described) return;
+  let swagger: Swagger;
+  try {
+    swagger = createRequire(import.meta.url)('@nestjs/swagger') as Swagger;
+  } catch {
+    return;
+  }
+  described = true;
+  describeModels(swagger);
+  describeRoutes(swagger);
+}
+
+function describeModels(s: Swagger): void {
+  const props = (target: { prototype: object }, shape: Record<string, object>) => {
+    for (const [key, options] of Object.entries(shape))
+      s.ApiProperty(options)(target.prototype, key);
+  };
+  const slug = { type: String, pattern: '^[a-z0-9][a-z0-9-]{0,62}$', example: 'newsletter' };
+  const label = { type: String, nullable: true, maxLength: 255, required: false };
+  const object = { type: 'object', additionalProperties: true };
+  props(PluginResponse, {
+    slug,
+    kind: { type: String, example: 'capability' },
+    enabled: { type: Boolean },
+    config: { ...object, description: 'Secret fields show as "********".' },
+    nav: { type: Boolean },
+    sort: { type: Number, example: 10 },
+    labelEn: { ...label, required: true, example: 'Newsletter' },
+    labelAr: { ...label, required: true, example: 'النشرة الإخبارية' },
+    version: { type: Number, example: 3, description: 'Send back as If-Match.' },
+    createdAt: { type: String, format: 'date-time' },
+    updatedAt: { type: String, format: 'date-time' },
+  });
+  props(NavItemResponse, {
+    slug,
+    label: { type: String },
+    dir: { enum: ['ltr', 'rtl'] },
+    sort: { type: Number },
+  });
+  props(CapabilityResponse, {
+    slug: { type: String, example: 'newsletter.send' },
+    plugin: slug,
+    enabled: { type: Boolean },
+    description: { type: String, required: false },
+  });
+  props(DashboardCounts, { total: { type: Number }, enabled: { type: Number } });
+  props(DashboardResponse, {
+    plugins: { type: [PluginResponse] },
+    nav: { type: [NavItemResponse] },
+    capabilities: { type: [CapabilityResponse] },
+    counts: { type: DashboardCounts },
+    forcedDisabled: { type: [String] },
+  });
+  props(RunResponse, {
+    output: {
+      type: 'object',
+      nullable: true,
+      description: 'Whatever the capability returned (any JSON; null for nothing).',
+    },
+  });
+  props(AuditEntryResponse, {
+    id: { type: Number },
+    at: { type: String, format: 'date-time' },
+    actor: { type: String },
+    action: { enum: ['register', 'update', 'toggle', 'configure', 'reorder', 'remove'] },
+    slug: { type: String },
+    before: { ...object, nullable: true },
+    after: { ...object, nullable: true },
+    instance: { type: String },
+  });
+  props(AuditPageResponse, {
+    items: { type: [AuditEntryResponse] },
+    nextCursor: { type: String, nullable: true },
+  });
+  props(ErrorResponse, {
+    statusCode: { type: Number, example: 404 },
+    code: { type: String, example: 'PLUGIN_NOT_FOUND' },
+    message: { type: String },
+    errors: { type: [String], required: false },
+    correlationId: { type: String, required: false },
+  });
+  props(UpdatePluginDto, {
+    kind: { ...slug, required: false, example: 'integration' },
+    nav: { type: Boolean, required: false },
+    sort: { type: Number, required: false },
+    labelEn: label,
+    labelAr: label,
+  });
+  props(RegisterPluginDto, {
+    slug,
+    enabled: { type: Boolean, required: false, default: true },
+    config: { ...object, required: false },
+  });
+  props(TogglePluginDto, {
+    enabled: { type: Boolean, required: false, description: 'Omit to flip.' },
+  });
+  props(ReorderPluginsDto, { slugs: { type: [String], example: ['mail', 'newsletter'] } });
+}
+
+/** Error codes each route can answer, by status. */
+type Errors = Record<number, string[]>;
+
+function describeRoutes(s: Swagger): void {
+  const proto = PluginHostController.prototype as unknown as Record<string, object>;
+  s.ApiTags('plugin-host')(PluginHostController);
+  s.ApiExtraModels(ErrorResponse)(PluginHostController);
+  const route = (
+    method: string,
+    summary: string,
+    ok: { status: number; type?: unknown; isArray?: boolean; description?: string },
+    errors: Errors,
+    extra: Decorator[] = [],
+  ) => {
+    const descriptor = Object.getOwnPropertyDescriptor(proto, method)!;
+    const decorators: Decorator[] = [
+      s.ApiOperation({ summary }),
+      s.ApiResponse({ description: ok.description ?? 'Success', ...ok }),
+      ...extra,
+    ];
+    const always: Errors = { 403: ['FORBIDDEN'] };
+    for (const [status, codes] of Object.entries({ ...always, ...errors })) {
+      decorators.push(
+        s.ApiResponse({
+          status: Number(status),
+          description: codes.join(', '),
+          type: ErrorResponse,
+        }),
+      );
+    }
+    for (const decorate of decorators) decorate(proto, method, descriptor);
+  };
+  const slugParam = s.ApiParam({ name: 'slug', description: 'Plugin slug', example: 'newsletter' });
+  const ifMatch = s.ApiHeader({
+    name: 'If-Match',
+    required: false,
+    description: 'The version you last saw ("3"); a stale one answers 412 and writes nothing.',
+  });
+  const invalid = ['VALIDATION_FAILED'];
+  const write = {
+    400: invalid,
+    404: ['PLUGIN_NOT_FOUND'],
+    412: ['VERSION_CONFLICT'],
+    415: ['UNSUPPORTED_MEDIA_TYPE'],
+    503: ['STORE_UNAVAILABLE'],
+  };
+  route(
+    'list',
+    'List every plugin, by sort then slug',
+    { status: 200, type: PluginResponse, isArray: true },
+    {},
+  );
+  route(
+    'get',
+    'One plugin (ETag: its version)',
+    { status: 200, type: PluginResponse },
+    { 400: invalid, 404: ['PLUGIN_NOT_FOUND'] },
+    [slugParam],
+  );
+  route(
+    'register',
+    'Host a new plugin record',
+    { status: 201, type: PluginResponse },
+    {
+      400: invalid,
+      409: ['PLUGIN_EXISTS'],
+      413: ['PAYLOAD_TOO_LARGE'],
+      415: ['UNSUPPORTED_MEDIA_TYPE'],
+      503: ['STORE_UNAVAILABLE'],
+      507: ['STORE_FULL'],
+    },
+    [s.ApiBody({ type: RegisterPluginDto })],
+  );
+  route(
+    'update',
+    'Change kind, nav, sort or labels',
+    { status: 200, type: PluginResponse },
+    write,
+    [slugParam, ifMatch, s.ApiBody({ type: UpdatePluginDto })],
+  );
+  route(
+    'remove',
+    'Remove a plugin record',
+    { status: 204, description: 'Removed' },
+    { ...write, 409: ['PLUGIN_IN_USE'] },
+    [slugParam, ifMatch],
+  );
+  route(
+    'toggle',
+    'Enable, disable, or flip when enabled is omitted',
+    { status: 200, type: PluginResponse },
+    write,
+    [slugParam, ifMatch, s.ApiBody({ type: TogglePluginDto, required: false })],
+  );
+  route(
+    'configure',
+    'Apply a JSON Merge Patch (RFC 7396) to the config',
+    { status: 200, type: PluginResponse },
+    { ...write, 413: ['PAYLOAD_TOO_LARGE'] },
+    [
+      slugParam,
+      ifMatch,
+      s.ApiBody({
+        schema: {
+          type: 'object',
+          additionalProperties: true,
+          example: { from: 'news@example.com', smtp: { port: 587 }, legacy: null },
+        },
+      }),
+    ],
+  );
+  route(
+    'reorder',
+    'Rewrite sort so the navigation follows this order',
+    { status: 200, type: PluginResponse, isArray: true },
+    {
+      400: invalid,
+      404: ['PLUGIN_NOT_FOUND'],
+      415: ['UNSUPPORTED_MEDIA_TYPE'],
+      503: ['STORE_UNAVAILABLE'],
+    },
+    [s.ApiBody({ type: ReorderPluginsDto })],
+  );
+  route(
+    'nav',
+    'Navigation entries of enabled, nav-visible plugins',
+    { status: 200, type: NavItemResponse, isArray: true },
+    { 400: invalid },
+    [s.ApiQuery({ name: 'lang', required: false, enum: ['en', 'ar'] })],
+  );
+  route(
+    'dashboard',
+    'Plugins, navigation, capabilities and counts',
+    { status: 200, type: DashboardResponse },
+    {},
+  );
+  route(
+    'capabilities',
+    'Every capability with its owner and state',
+    { status: 200, type: CapabilityResponse, isArray: true },
+    {},
+  );
+  route(
+    'audit',
+    'The audit log, newest first',
+    { status: 200, type: AuditPageResponse },
+    { 400: invalid, 501: ['AUDIT_UNAVAILABLE'] },
+    [
+      s.ApiQuery({ name: 'slug', required: false }),
+      s.ApiQuery({
+        name: 'action',
+        required: false,
+        enum: ['register', 'update', 'toggle', 'configure', 'reorder', 'remove'],
+      }),
+      s.ApiQuery({
+        name: 'limit',
+        required: false,
+        type: Number,
+        description: '1 to 500; default 50',
+      }),
+      s.ApiQuery({
+        name: 'cursor',
+        required: false,
+        description: 'nextCursor of the previous page',
+      }),
+    ],
+  );
+  route(
+    'run',
+    'Run a capability with the body as input',
+    { status: 200, type: RunResponse },
+    {
+      400: invalid,
+      404: ['CAPABILITY_NOT_FOUND'],
+      409: ['PLUGIN_DISABLED'],
+      415: ['UNSUPPORTED_MEDIA_TYPE'],
+      500: ['CAPABILITY_FAILED'],
+      504: ['CAPABILITY_TIMEOUT'],
+      508: ['CAPABILITY_LOOP'],
+    },
+    [
+      s.ApiParam({ name: 'slug', description: 'Capability slug', example: 'newsletter.send' }),
+      s.ApiBody({
+        schema: { type: 'object', additionalProperties: true, example: { subject: 'Hello' } },
+      }),
+    ],
+  );
+}

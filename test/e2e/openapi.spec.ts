@@ -1,0 +1,94 @@
+import { Module } from '@nestjs/common';
+import { EventEmitterModule } from '@nestjs/event-emitter';
+import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
+import { Test } from '@nestjs/testing';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { PluginHostModule } from '../../lib/index.js';
+import { DEFAULT_PROVIDERS } from '../src/app.factory.js';
+
+const BASE = '/api/plugin-host';
+const ROUTES: Array<[string, string, number, string[]]> = [
+  ['get', '/plugins', 200, []],
+  ['get', '/plugins/{slug}', 200, ['PLUGIN_NOT_FOUND']],
+  ['post', '/plugins', 201, ['PLUGIN_EXISTS', 'VALIDATION_FAILED', 'STORE_FULL']],
+  ['patch', '/plugins/{slug}', 200, ['VERSION_CONFLICT', 'VALIDATION_FAILED']],
+  ['delete', '/plugins/{slug}', 204, ['PLUGIN_IN_USE', 'PLUGIN_NOT_FOUND']],
+  ['post', '/plugins/{slug}/toggle', 200, ['PLUGIN_NOT_FOUND', 'VERSION_CONFLICT']],
+  ['post', '/plugins/{slug}/configure', 200, ['PAYLOAD_TOO_LARGE', 'VALIDATION_FAILED']],
+  ['put', '/nav/order', 200, ['PLUGIN_NOT_FOUND']],
+  ['get', '/nav', 200, ['VALIDATION_FAILED']],
+  ['get', '/dashboard', 200, []],
+  ['get', '/capabilities', 200, []],
+  ['get', '/audit', 200, ['AUDIT_UNAVAILABLE']],
+  [
+    'post',
+    '/capabilities/{slug}/run',
+    200,
+    ['PLUGIN_DISABLED', 'CAPABILITY_FAILED', 'CAPABILITY_TIMEOUT'],
+  ],
+];
+
+describe('OpenAPI document', () => {
+  let document: OpenAPIObject;
+  beforeAll(async () => {
+    @Module({
+      imports: [EventEmitterModule.forRoot(), PluginHostModule.forRoot({ store: 'memory' })],
+      providers: DEFAULT_PROVIDERS,
+    })
+    class AppModule {}
+    const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).compile();
+    const app = moduleRef.createNestApplication({ logger: false });
+    // Built before init, as apps usually do between NestFactory.create() and listen().
+    document = SwaggerModule.createDocument(app, new DocumentBuilder().setTitle('t').build());
+    await app.close();
+  });
+
+  it.each(ROUTES)(
+    'describes %s %s with its success and error responses',
+    (method, path, ok, codes) => {
+      const operation = (document.paths[`${BASE}${path}`] as Record<string, any>)?.[method];
+      expect(operation, `${method} ${path}`).toBeDefined();
+      expect(operation.tags).toEqual(['plugin-host']);
+      expect(operation.summary).toEqual(expect.any(String));
+      expect(operation.responses[ok]).toBeDefined();
+      expect(operation.responses[403].description).toContain('FORBIDDEN');
+      const described = Object.values(
+        operation.responses as Record<string, { description: string }>,
+      )
+        .map((r) => r.description)
+        .join(' ');
+      for (const code of codes) expect(described).toContain(code);
+      if (['post', 'patch', 'put'].includes(method) && !path.endsWith('/toggle')) {
+        expect(operation.requestBody?.content?.['application/json']?.schema).toBeDefined();
+      }
+    },
+  );
+
+  it('names every response and request model with its fields', () => {
+    const schemas = document.components!.schemas as Record<
+      string,
+      { properties: object; required?: string[] }
+    >;
+    expect(Object.keys(schemas.PluginResponse.properties).sort()).toEqual([
+      'config',
+      'createdAt',
+      'enabled',
+      'kind',
+      'labelAr',
+      'labelEn',
+      'nav',
+      'slug',
+      'sort',
+      'updatedAt',
+      'version',
+    ]);
+    expect(schemas.RegisterPluginDto.required).toContain('slug');
+    expect(Object.keys(schemas.ReorderPluginsDto.properties)).toEqual(['slugs']);
+    expect(Object.keys(schemas.ErrorResponse.properties)).toEqual(
+      expect.arrayContaining(['statusCode', 'code', 'message']),
+    );
+    expect(Object.keys(schemas.DashboardResponse.properties)).toEqual(
+      expect.arrayContaining(['plugins', 'nav', 'capabilities', 'counts']),
+    );
+  });
+});
