@@ -117,6 +117,7 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
   private sortedCache: readonly Plugin[] | null = null;
   private emitter: Emitter | undefined;
   private telemetry: PluginHostTelemetry | undefined;
+  private readonly listeners = new Set<(event: PluginChangeEvent) => void>();
   private bootstrapped = false;
   private readonly lanes = new Map<string, Promise<unknown>>();
   /** This instance's id in change notices between instances. */
@@ -615,6 +616,16 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
       this.emitReordered(notice.changes.map((c) => c.slug).join(','), 'remote', notice.actor);
   }
 
+  /**
+   * Calls `listener` with every plugin change, local or remote (the same payloads as the
+   * `plugin-host.plugin.*` events, secrets masked), whether or not an `EventEmitter2` is present.
+   * Returns the function that unsubscribes. The admin page's live updates use this.
+   */
+  subscribe(listener: (event: PluginChangeEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
   // ---------------------------------------------------------------- internals
 
   /**
@@ -998,7 +1009,7 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
     actor: string,
     origin: PluginChangeEvent['origin'],
   ): void {
-    if (!this.emitter) return;
+    if (!this.emitter && this.listeners.size === 0) return;
     const slug = (after ?? before)!.slug;
     this.emit(`plugin.${action}`, {
       action,
@@ -1027,6 +1038,14 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
     } catch (error) {
       // A listener's failure must not turn a committed change into an error for the caller.
       this.logger.error(`A listener of ${PLUGIN_HOST_EVENT_PREFIX}.${name} threw: ${error}`);
+    }
+    if (this.listeners.size === 0 || !('origin' in payload)) return;
+    for (const listener of this.listeners) {
+      try {
+        listener(payload);
+      } catch (error) {
+        this.logger.error(`A plugin change listener threw: ${error}`);
+      }
     }
   }
 }

@@ -108,3 +108,20 @@ describe('OpenTelemetry', () => {
     expect(host.telemetry).toBeUndefined();
   });
 });
+
+describe('PluginHostService.subscribe', () => {
+  it('delivers every change, masked, with or without an event emitter, until unsubscribed', async () => {
+    const app = await createTestApp({ events: false });
+    apps.push(app);
+    const host = app.get(PluginHostService);
+    const seen: string[] = [];
+    const stop = host.subscribe((event) =>
+      seen.push(`${event.action}:${event.slug}:${event.origin}`),
+    );
+    await host.disable('mail');
+    await host.reorder(['mail']);
+    stop();
+    await host.enable('mail');
+    expect(seen).toEqual(['disabled:mail:local', 'reordered:mail:local']);
+  });
+});
