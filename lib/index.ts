@@ -23,6 +23,7 @@ export {
 } from './plugin-host.constants.js';
 export type { PluginHostErrorBody } from './plugin-host-exception.filter.js';
 export type { PluginHostDashboard } from './plugin-host.controller.js';
+export type { PluginHostAccess } from './plugin-host-ui.controller.js';
 export { PluginHostModule } from './plugin-host.module.js';
 export { PluginHostService } from './plugin-host.service.js';
 export {

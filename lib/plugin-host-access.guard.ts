@@ -61,6 +61,26 @@ export class PluginHostAccessGuard implements CanActivate, OnModuleInit {
     return true;
   }
 
+  /**
+   * Whether a request that got through this guard may also perform `action` (on `slug`): with no
+   * `guards`, only reads unless `allowAnonymous`; with guards, they are taken to let it through
+   * every route as they did this one; then `authorize`, where a throw counts as a refusal. What
+   * `GET /access` reports.
+   */
+  async permits(
+    action: PluginHostAction,
+    slug: string | undefined,
+    request: unknown,
+  ): Promise<boolean> {
+    if (this.guards.length === 0 && action !== 'read' && !this.options.allowAnonymous) return false;
+    if (!this.options.authorize) return true;
+    try {
+      return Boolean(await this.options.authorize({ action, slug, request }));
+    } catch {
+      return false;
+    }
+  }
+
   private async instantiate(guard: Type<CanActivate> | CanActivate): Promise<CanActivate> {
     if (typeof guard !== 'function') return guard;
     try {

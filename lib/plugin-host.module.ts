@@ -15,6 +15,7 @@ import { PluginHostHttpInterceptor } from './plugin-host-http.interceptor.js';
 import { PluginHostHttpFallback } from './plugin-host-http-fallback.middleware.js';
 import { PLUGIN_HOST_EXTRAS, PLUGIN_STORE } from './plugin-host.constants.js';
 import { PluginHostController } from './plugin-host.controller.js';
+import { mountedUiController } from './plugin-host-ui.controller.js';
 import { describeOpenApi } from './plugin-host.openapi.js';
 import { PluginHostExceptionFilter } from './plugin-host-exception.filter.js';
 import { PluginHostExplorer } from './plugin-host.explorer.js';
@@ -114,7 +115,8 @@ function shape(definition: DynamicModule, given: PluginHostModuleExtras): Dynami
     );
   }
   const controllers: Type[] = [];
-  if (extras.path !== false) controllers.push(mountedController(extras.path));
+  if (extras.path !== false)
+    controllers.push(mountedController(extras.path), mountedUiController(extras.path));
   return {
     ...definition,
     global: extras.isGlobal,

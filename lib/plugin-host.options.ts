@@ -37,6 +37,7 @@ export function resolvePluginHostOptions(
     instanceId: options?.instanceId ?? randomUUID(),
     encryptionKeys: options?.encryptionKeys,
     tracing: options?.tracing ?? 'auto',
+    ui: options?.ui ?? true,
     forceDisabled: new Set([
       ...(options?.forceDisabled ?? []),
       ...parseList(process.env[FORCE_DISABLED_ENV]),

@@ -133,6 +133,15 @@ export interface PluginHostModuleOptions {
    * @default a random UUID per boot
    */
   instanceId?: string;
+  /**
+   * Serve the admin page at `/{path}/ui`: a prebuilt, dependency-free page (shipped in the package)
+   * to toggle, configure and reorder plugins, run capabilities and read the audit log, live. It sits
+   * behind the same `guards` and `authorize` as the API (action `read`); callers without mutation
+   * rights get a read-only view. `false` answers 404 there. The API routes it uses (`/events`,
+   * `/access`) stay mounted either way.
+   * @default true
+   */
+  ui?: boolean;
 }
 
 /**

@@ -48,11 +48,17 @@ describe('the packed tarball', () => {
     expect(files).toContain('dist/index.d.ts');
     expect(files).toContain('dist/index.js.map');
     expect(files.some((f) => f.startsWith('dist/migrations/'))).toBe(true);
+    // The admin page, copied by the build: plain files, nothing else under dist/ui/.
+    expect(files.filter((f) => f.startsWith('dist/ui/')).sort()).toEqual([
+      'dist/ui/app.css',
+      'dist/ui/app.js',
+      'dist/ui/index.html',
+    ]);
     expect(files.some((f) => /spec|test\//.test(f))).toBe(false);
   });
 
   it.each(['module', 'commonjs'] as const)(
-    'installs into a %s app that type-checks against the .d.ts, boots on SQLite and runs a capability over HTTP',
+    'installs into a %s app that type-checks against the .d.ts, boots on SQLite, runs a capability over HTTP and serves the admin page',
     (type) => {
       const app = join(work, `app-${type}`);
       mkdirSync(join(app, 'node_modules'), { recursive: true });
@@ -98,6 +104,7 @@ describe('the packed tarball', () => {
         status: 200,
         body: { output: { message: 'Hello, consumer!' } },
         version: 1,
+        ui: [200, true, 200],
       });
     },
     120_000,

@@ -12,8 +12,11 @@ describe('PluginHostModule shape', () => {
   it('is global, mounts the controller at the default path and imports TypeORM by default', () => {
     const module = PluginHostModule.forRoot();
     expect(module.global).toBe(true);
-    expect(module.controllers).toHaveLength(1);
-    expect(Reflect.getMetadata('path', module.controllers![0])).toBe('api/plugin-host');
+    // The REST API and the admin page, both under the default path.
+    expect(module.controllers).toHaveLength(2);
+    for (const controller of module.controllers!) {
+      expect(Reflect.getMetadata('path', controller)).toBe('api/plugin-host');
+    }
     expect(module.imports).toHaveLength(1); // TypeOrmModule.forFeature([Plugin])
     expect(module.exports).toContain(PLUGIN_STORE);
     expect(Reflect.getMetadata('exports', PluginHostModule)).toContain(PluginHostService);
@@ -75,6 +78,7 @@ describe('option defaults', () => {
       instanceId: expect.stringMatching(/^[0-9a-f-]{36}$/),
       forceDisabled: new Set(),
       tracing: 'auto',
+      ui: true,
     });
     expect(resolvePluginHostOptions({ memoryLimit: 5, allowAnonymous: true })).toMatchObject({
       memoryLimit: 5,

@@ -44,11 +44,15 @@ async function main(): Promise<void> {
     body: JSON.stringify({ name: 'consumer' }),
   });
   const plugin: Plugin = app.get(PluginHostService).get('greeter');
+  // The admin page is served from the installed package's own files.
+  const page = await fetch(`${url}/api/plugin-host/ui`);
+  const script = await fetch(`${url}/api/plugin-host/ui/app.js`);
   console.log(
     JSON.stringify({
       status: response.status,
       body: await response.json(),
       version: plugin.version,
+      ui: [page.status, (await page.text()).includes('ui/app.js'), script.status],
     }),
   );
   await app.close();
