@@ -71,7 +71,8 @@ export function maskSecrets(config: JsonObject, paths: readonly string[]): JsonO
   let copy: JsonObject | undefined;
   for (const path of paths) {
     const parts = path.split('.');
-    if (readAt(config, parts) === undefined) continue;
+    const value = readAt(config, parts);
+    if (value === undefined || value === null) continue;
     copy ??= structuredClone(config);
     writeAt(copy, parts, SECRET_MASK);
   }

@@ -3,6 +3,7 @@ export * from './dto/index.js';
 export * from './entities/index.js';
 export * from './interfaces/index.js';
 export * from './stores/index.js';
+export * from './workflow/index.js';
 export {
   PostgresNotifyTransport,
   RedisTransport,

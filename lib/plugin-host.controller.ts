@@ -13,6 +13,7 @@ import {
   Put,
   Query,
   Req,
+  Res,
   SetMetadata,
   UseFilters,
   UseGuards,
@@ -36,6 +37,12 @@ import type {
 import type { PluginAuditPage } from './interfaces/plugin-store.interface.js';
 import type { PluginAuditAction } from './entities/plugin-audit-entry.entity.js';
 import { PLUGIN_HOST_RESOLVED_OPTIONS } from './plugin-host.module-definition.js';
+import type {
+  StoredWorkflow,
+  WorkflowRun,
+  WorkflowRunPage,
+  WorkflowRunStatus,
+} from './workflow/workflow.interface.js';
 import { PluginHostAccessGuard } from './plugin-host-access.guard.js';
 import { PluginHostBodyPipe } from './plugin-host-body.pipe.js';
 import { PluginHostHttpInterceptor } from './plugin-host-http.interceptor.js';
@@ -226,6 +233,87 @@ export class PluginHostController {
     });
   }
 
+  @Get('workflows')
+  @Action('read')
+  workflows(): StoredWorkflow[] {
+    return this.host.workflows.list();
+  }
+
+  @Get('workflows/runs')
+  @Action('read')
+  workflowRuns(
+    @Query('workflow') workflow?: string,
+    @Query('status') status?: string,
+    @Query('limit') limit?: string,
+    @Query('cursor') cursor?: string,
+  ): Promise<WorkflowRunPage> {
+    return this.host.workflows.runs({
+      workflow,
+      status: status as WorkflowRunStatus | undefined,
+      limit: limit === undefined ? undefined : strictInteger(limit, 'limit'),
+      cursor,
+    });
+  }
+
+  @Get('workflows/runs/:id')
+  @Action('read')
+  workflowRun(@Param('id') id: string): Promise<WorkflowRun> {
+    return this.host.workflows.run(id);
+  }
+
+  @Get('workflows/:name')
+  @Action('read')
+  workflow(@Param('name') name: string): StoredWorkflow {
+    assertPluginSlug(name);
+    return this.host.workflows.get(name);
+  }
+
+  @Put('workflows/:name')
+  @Action('workflow.define')
+  defineWorkflow(
+    @Param('name') name: string,
+    @Body(PluginHostBodyPipe) body: Record<string, unknown>,
+    @Req() request: unknown,
+  ): Promise<StoredWorkflow> {
+    assertPluginSlug(name);
+    if (body.name !== undefined && body.name !== name) {
+      throw new PluginValidationError("The body's name must match the name in the path.");
+    }
+    return this.host.workflows.put({ ...body, name }, this.actorOf(request));
+  }
+
+  @Delete('workflows/:name')
+  @Action('workflow.remove')
+  @HttpCode(204)
+  async removeWorkflow(@Param('name') name: string, @Req() request: unknown): Promise<void> {
+    assertPluginSlug(name);
+    await this.host.workflows.remove(name, this.actorOf(request));
+  }
+
+  @Post('workflows/:name/run')
+  @Action('workflow.run')
+  @HttpCode(200)
+  async runWorkflow(
+    @Param('name') name: string,
+    @Body(PluginHostBodyPipe) input: Record<string, unknown>,
+    @Query('wait') wait: string | undefined,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Req() request: unknown,
+    @Res({ passthrough: true }) response: unknown,
+  ): Promise<WorkflowRun> {
+    assertPluginSlug(name);
+    if (wait !== undefined && wait !== 'true' && wait !== 'false') {
+      throw new PluginValidationError('wait must be "true" or "false".');
+    }
+    const run = await this.host.workflows.trigger(name, input, {
+      wait: wait !== 'false',
+      idempotencyKey,
+      actor: this.actorOf(request),
+    });
+    if (wait === 'false') setStatus(response, 202);
+    return run;
+  }
+
   @Post('capabilities/:slug/run')
   @Action('run')
   @HttpCode(200)
@@ -277,4 +365,13 @@ function parseIfMatch(value: string | undefined): number | undefined {
   const match = /^\s*(?:W\/)?"?(\d{1,15})"?\s*$/.exec(value);
   if (!match) throw new PluginValidationError('If-Match must be a plugin version, e.g. "3".');
   return Number(match[1]);
+}
+
+function setStatus(response: unknown, status: number): void {
+  const target = response as {
+    status?: (code: number) => unknown;
+    code?: (code: number) => unknown;
+  };
+  if (typeof target.code === 'function') target.code(status);
+  else target.status?.(status);
 }

@@ -22,7 +22,10 @@ export type PluginHostErrorCode =
   | 'DUPLICATE_HOSTED_PLUGIN'
   | 'STORE_FULL'
   | 'STORE_UNAVAILABLE'
-  | 'AUDIT_UNAVAILABLE';
+  | 'AUDIT_UNAVAILABLE'
+  | 'WORKFLOW_NOT_FOUND'
+  | 'WORKFLOW_RUN_NOT_FOUND'
+  | 'WORKFLOW_DEFINED_IN_CODE';
 
 /**
  * Base class of every error the module throws. `status` is the HTTP status the REST API answers with;
@@ -246,5 +249,35 @@ export class PluginAuditUnavailableError extends PluginHostError {
 
   constructor() {
     super('This plugin store keeps no audit log.');
+  }
+}
+
+/** No workflow is defined under this name. HTTP 404. */
+export class WorkflowNotFoundError extends PluginHostError {
+  readonly code = 'WORKFLOW_NOT_FOUND';
+  readonly status = 404;
+
+  constructor(readonly workflow: string) {
+    super(`Workflow "${workflow}" is not defined.`);
+  }
+}
+
+/** No run has this id. HTTP 404. */
+export class WorkflowRunNotFoundError extends PluginHostError {
+  readonly code = 'WORKFLOW_RUN_NOT_FOUND';
+  readonly status = 404;
+
+  constructor(readonly runId: string) {
+    super(`Workflow run "${runId.slice(0, 64)}" does not exist.`);
+  }
+}
+
+/** A runtime change to a workflow that code defines. HTTP 409. */
+export class WorkflowDefinedInCodeError extends PluginHostError {
+  readonly code = 'WORKFLOW_DEFINED_IN_CODE';
+  readonly status = 409;
+
+  constructor(readonly workflow: string) {
+    super(`Workflow "${workflow}" is defined in code; change it there, not at runtime.`);
   }
 }

@@ -51,9 +51,12 @@ export class PluginHostExplorer implements OnModuleInit {
         description: options.description,
         timeoutMs: options.timeoutMs,
         source: `${type.name}.${method} (${wrapper.host?.name ?? 'unknown module'})`,
-        handler: isStatic
-          ? this.staticHandler(wrapper.instance as Record<string, CapabilityHandler>, method)
-          : this.scopedHandler(wrapper, method),
+        handler: withWorkflow(
+          options.workflow,
+          isStatic
+            ? this.staticHandler(wrapper.instance as Record<string, CapabilityHandler>, method)
+            : this.scopedHandler(wrapper, method),
+        ),
       });
     }
   }
@@ -83,4 +86,13 @@ export class PluginHostExplorer implements OnModuleInit {
       return instance[method](input, ctx);
     };
   }
+}
+
+/** For `@Capability({ workflow })`: the method maps the input, then the workflow runs. */
+function withWorkflow(workflow: string | undefined, handler: CapabilityHandler): CapabilityHandler {
+  if (!workflow) return handler;
+  return async (input, ctx) => {
+    const mapped = await handler(input, ctx);
+    return ctx.runWorkflow(workflow, mapped === undefined ? input : mapped);
+  };
 }

@@ -48,8 +48,6 @@ export const MESSAGES = {
     'PluginHostModule.forRoot({ guards: [YourAuthGuard] }), or set `allowAnonymous: true` for development.',
   forbiddenAction: (action: string, slug?: string) =>
     `Not allowed to ${action}${slug ? ` "${slug}"` : ''}.`,
-  requestScopedController: (name: string) =>
-    `Capabilities on request-scoped controllers are not supported (${name}); move the method to a provider.`,
 } as const;
 
 function describe(value: unknown): string {

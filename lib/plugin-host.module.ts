@@ -33,6 +33,9 @@ import { PluginHostService } from './plugin-host.service.js';
 import { PluginHostHealthIndicator } from './plugin-host.health-indicator.js';
 import { InMemoryPluginStore } from './stores/in-memory-plugin.store.js';
 import { PluginSyncService } from './sync/plugin-sync.service.js';
+import { WORKFLOW_STORE } from './workflow/workflow.constants.js';
+import { PluginWorkflowService } from './workflow/workflow.service.js';
+import { InMemoryWorkflowStore, TypeOrmWorkflowStore } from './workflow/workflow.store.js';
 import { TypeOrmPluginStore } from './stores/typeorm-plugin.store.js';
 
 /**
@@ -57,6 +60,7 @@ import { TypeOrmPluginStore } from './stores/typeorm-plugin.store.js';
   imports: [DiscoveryModule],
   providers: [
     PluginHostService,
+    PluginWorkflowService,
     PluginSyncService,
     PluginHostHealthIndicator,
     CapabilityRegistry,
@@ -73,7 +77,7 @@ import { TypeOrmPluginStore } from './stores/typeorm-plugin.store.js';
       inject: [MODULE_OPTIONS_TOKEN],
     },
   ],
-  exports: [PluginHostService, PluginHostHealthIndicator],
+  exports: [PluginHostService, PluginWorkflowService, PluginHostHealthIndicator],
 })
 export class PluginHostModule extends ConfigurableModuleClass {
   /** Hosts plugins with options known up front. */
@@ -93,11 +97,22 @@ function shape(definition: DynamicModule, given: PluginHostModuleExtras): Dynami
   const { store, dataSource } = extras;
   const imports = [...(definition.imports ?? [])];
   let storeProvider: Provider;
+  let workflowStoreProvider: Provider = {
+    provide: WORKFLOW_STORE,
+    useFactory: (options: PluginHostModuleOptions) =>
+      new InMemoryWorkflowStore(resolvePluginHostOptions(options).memoryLimit),
+    inject: [MODULE_OPTIONS_TOKEN],
+  };
   if (store === 'typeorm') {
     imports.push(TypeOrmModule.forFeature([...PluginHostEntities], dataSource));
     storeProvider = {
       provide: PLUGIN_STORE,
       useFactory: (source: DataSource) => new TypeOrmPluginStore(source),
+      inject: [getDataSourceToken(dataSource)],
+    };
+    workflowStoreProvider = {
+      provide: WORKFLOW_STORE,
+      useFactory: (source: DataSource) => new TypeOrmWorkflowStore(source),
       inject: [getDataSourceToken(dataSource)],
     };
   } else if (store === 'memory') {
@@ -125,6 +140,7 @@ function shape(definition: DynamicModule, given: PluginHostModuleExtras): Dynami
     providers: [
       ...(definition.providers ?? []),
       storeProvider,
+      workflowStoreProvider,
       { provide: PLUGIN_HOST_EXTRAS, useValue: extras },
     ],
     exports: [...(definition.exports ?? []), PLUGIN_STORE, PLUGIN_HOST_EXTRAS],

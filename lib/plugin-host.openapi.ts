@@ -15,6 +15,9 @@ import {
   NavItemResponse,
   PluginResponse,
   RunResponse,
+  WorkflowResponse,
+  WorkflowRunPageResponse,
+  WorkflowRunResponse,
 } from './dto/responses.dto.js';
 import { PluginHostController } from './plugin-host.controller.js';
 
@@ -101,6 +104,34 @@ function describeModels(s: Swagger): void {
   });
   props(AuditPageResponse, {
     items: { type: [AuditEntryResponse] },
+    nextCursor: { type: String, nullable: true },
+  });
+  const steps = { type: 'array', items: { type: 'object', additionalProperties: true } };
+  props(WorkflowResponse, {
+    name: { ...slug, example: 'onboarding' },
+    description: { type: String, required: false },
+    steps,
+    source: { enum: ['code', 'runtime'] },
+    version: { type: Number },
+    updatedAt: { type: String, format: 'date-time' },
+  });
+  props(WorkflowRunResponse, {
+    id: { type: String, format: 'uuid' },
+    workflow: { type: String },
+    status: { enum: ['pending', 'running', 'succeeded', 'failed', 'compensated'] },
+    input: { type: 'object', additionalProperties: true },
+    state: object,
+    currentStep: { type: Number },
+    steps,
+    error: { ...object, nullable: true },
+    idempotencyKey: { type: String, nullable: true },
+    actor: { type: String },
+    createdAt: { type: String, format: 'date-time' },
+    updatedAt: { type: String, format: 'date-time' },
+    finishedAt: { type: String, format: 'date-time', nullable: true },
+  });
+  props(WorkflowRunPageResponse, {
+    items: { type: [WorkflowRunResponse] },
     nextCursor: { type: String, nullable: true },
   });
   props(ErrorResponse, {
@@ -292,6 +323,101 @@ function describeRoutes(s: Swagger): void {
         name: 'cursor',
         required: false,
         description: 'nextCursor of the previous page',
+      }),
+    ],
+  );
+  const name = s.ApiParam({ name: 'name', description: 'Workflow name', example: 'onboarding' });
+  const runStatuses = ['pending', 'running', 'succeeded', 'failed', 'compensated'];
+  const steps = { type: 'array', items: { type: 'object', additionalProperties: true } };
+  route(
+    'workflows',
+    'Every workflow definition, code and runtime',
+    { status: 200, type: WorkflowResponse, isArray: true },
+    {},
+  );
+  route(
+    'workflowRuns',
+    'Workflow runs, newest first',
+    { status: 200, type: WorkflowRunPageResponse },
+    { 400: invalid },
+    [
+      s.ApiQuery({ name: 'workflow', required: false }),
+      s.ApiQuery({ name: 'status', required: false, enum: runStatuses }),
+      s.ApiQuery({ name: 'limit', required: false, type: Number }),
+      s.ApiQuery({ name: 'cursor', required: false }),
+    ],
+  );
+  route(
+    'workflowRun',
+    'One workflow run with per-step records',
+    { status: 200, type: WorkflowRunResponse },
+    { 404: ['WORKFLOW_RUN_NOT_FOUND'] },
+    [s.ApiParam({ name: 'id' })],
+  );
+  route(
+    'workflow',
+    'One workflow definition',
+    { status: 200, type: WorkflowResponse },
+    { 400: invalid, 404: ['WORKFLOW_NOT_FOUND'] },
+    [name],
+  );
+  route(
+    'defineWorkflow',
+    'Create or replace a runtime workflow',
+    { status: 200, type: WorkflowResponse },
+    {
+      400: invalid,
+      409: ['WORKFLOW_DEFINED_IN_CODE'],
+      415: ['UNSUPPORTED_MEDIA_TYPE'],
+      503: ['STORE_UNAVAILABLE'],
+    },
+    [
+      name,
+      s.ApiBody({
+        schema: {
+          type: 'object',
+          required: ['steps'],
+          properties: { description: { type: 'string' }, steps },
+        },
+      }),
+    ],
+  );
+  route(
+    'removeWorkflow',
+    'Remove a runtime workflow',
+    { status: 204, description: 'Removed' },
+    { 404: ['WORKFLOW_NOT_FOUND'], 409: ['WORKFLOW_DEFINED_IN_CODE'] },
+    [name],
+  );
+  route(
+    'runWorkflow',
+    'Start a run (waits for it unless ?wait=false, which answers 202)',
+    { status: 200, type: WorkflowRunResponse },
+    {
+      400: invalid,
+      404: ['WORKFLOW_NOT_FOUND'],
+      415: ['UNSUPPORTED_MEDIA_TYPE'],
+      503: ['STORE_UNAVAILABLE'],
+    },
+    [
+      name,
+      s.ApiQuery({ name: 'wait', required: false, enum: ['true', 'false'] }),
+      s.ApiHeader({
+        name: 'Idempotency-Key',
+        required: false,
+        description: 'A repeated key returns the first run.',
+      }),
+      s.ApiBody({
+        schema: {
+          type: 'object',
+          additionalProperties: true,
+          example: { email: 'ada@example.com' },
+        },
+      }),
+      s.ApiResponse({
+        status: 202,
+        description: 'Started (with ?wait=false)',
+        type: WorkflowRunResponse,
       }),
     ],
   );

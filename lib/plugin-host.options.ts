@@ -37,6 +37,11 @@ export function resolvePluginHostOptions(
     instanceId: options?.instanceId ?? randomUUID(),
     encryptionKeys: options?.encryptionKeys,
     tracing: options?.tracing ?? 'auto',
+    workflows: options?.workflows ?? [],
+    workflowStaleMs: options?.workflowStaleMs ?? 30_000,
+    workflowHeartbeatMs: options?.workflowHeartbeatMs ?? 5_000,
+    workflowRecoveryMs: options?.workflowRecoveryMs ?? 10_000,
+    workflowWaitMs: options?.workflowWaitMs ?? 300_000,
     ui: options?.ui ?? true,
     forceDisabled: new Set([
       ...(options?.forceDisabled ?? []),

@@ -16,9 +16,17 @@ import {
   secretPaths,
 } from './config-schema.util.js';
 import { SecretCipher } from './secret-cipher.util.js';
+import { findEventEmitter, type Emitter } from './event-emitter.util.js';
 import { PluginHostTelemetry } from './plugin-host.telemetry.js';
 import type { JsonObject, JsonValue, Plugin } from './entities/plugin.entity.js';
 import type { PluginHostCapabilities } from './index.js';
+import type {
+  StoredWorkflow,
+  TriggerWorkflowOptions,
+  WorkflowDefinition,
+  WorkflowRun,
+} from './workflow/workflow.interface.js';
+import type { PluginWorkflowService } from './workflow/workflow.service.js';
 import type {
   CapabilityInput,
   CapabilityOutput,
@@ -81,11 +89,6 @@ import { PluginSyncService, type PluginSyncTarget } from './sync/plugin-sync.ser
 import { assertPluginFields, REGISTER_FIELDS, UPDATABLE_FIELDS } from './plugin-validation.util.js';
 import { assertCapabilitySlug, assertPluginSlug, impliedOwner } from './slug.util.js';
 
-/** The slice of `EventEmitter2` the service uses; the emitter is optional. */
-interface Emitter {
-  emit(event: string, ...values: unknown[]): boolean;
-}
-
 /** The audit action of each change event. */
 const AUDIT_ACTIONS: Record<PluginChangeEvent['action'], PluginAuditAction> = {
   registered: 'register',
@@ -118,6 +121,7 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
   private emitter: Emitter | undefined;
   private telemetry: PluginHostTelemetry | undefined;
   private readonly listeners = new Set<(event: PluginChangeEvent) => void>();
+  private engine: PluginWorkflowService | undefined;
   private bootstrapped = false;
   private readonly lanes = new Map<string, Promise<unknown>>();
   /** This instance's id in change notices between instances. */
@@ -175,6 +179,12 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
       this.logger.warn(
         `Kill switch: forced off on this instance: ${this.forcedDisabled().join(', ')}.`,
       );
+      const unknown = this.forcedDisabled().filter((slug) => !this.plugins.has(slug));
+      if (unknown.length) {
+        this.logger.warn(
+          `Kill switch names plugins that are not hosted (typo?): ${unknown.join(', ')}.`,
+        );
+      }
     }
     this.logger.log(
       `Hosting ${this.plugins.size} plugins and ${this.capabilities().length} capabilities ` +
@@ -329,32 +339,48 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
     return this.telemetry.run(slug, owner, () => this.execute<TOut>(slug, input, options));
   }
 
-  private async execute<TOut>(
+  /**
+   * The hot path: two Map lookups, a context object, the call. Not `async`: the capability's own
+   * promise is returned as it is, and failures are only intercepted when someone listens for them.
+   */
+  private execute<TOut>(
     slug: string,
     input: unknown,
     options: RunCapabilityOptions | undefined,
   ): Promise<TOut> {
     const capability = this.registry.getCapability(slug);
-    if (capability === undefined) throw new CapabilityNotFoundError(slug);
+    if (capability === undefined) return Promise.reject(new CapabilityNotFoundError(slug));
     const plugin = this.plugins.get(capability.plugin);
     if (plugin === undefined || !plugin.enabled) {
-      throw new PluginDisabledError(capability.plugin, slug);
+      return Promise.reject(new PluginDisabledError(capability.plugin, slug));
     }
     if (this.forcedOff.size !== 0 && this.forcedOff.has(capability.plugin)) {
-      throw new PluginDisabledError(capability.plugin, slug, true);
+      return Promise.reject(new PluginDisabledError(capability.plugin, slug, true));
     }
-    if (options?.timeoutMs !== undefined || options?.signal !== undefined) {
+    if (
+      options !== undefined &&
+      (options.timeoutMs !== undefined || options.signal !== undefined)
+    ) {
       return this.runGuarded<TOut>(capability, plugin, input, options);
     }
     const ctx = new Context(this, slug, plugin, options);
-    if (ctx.depth > MAX_CAPABILITY_DEPTH) throw new CapabilityLoopError(slug, ctx.depth);
-    const started = this.emitter ? performance.now() : 0;
+    if (ctx.depth > MAX_CAPABILITY_DEPTH) {
+      return Promise.reject(new CapabilityLoopError(slug, ctx.depth));
+    }
+    const started = this.emitter === undefined ? 0 : performance.now();
+    let result: unknown;
     try {
-      return await capability.handler(input, ctx);
+      result = capability.handler(input, ctx);
     } catch (error) {
       this.failed(capability, ctx, error, started);
-      throw error;
+      return Promise.reject(error);
     }
+    const settled = Promise.resolve(result) as Promise<TOut>;
+    if (this.emitter === undefined) return settled;
+    return settled.then(undefined, (error: unknown) => {
+      this.failed(capability, ctx, error, started);
+      throw error;
+    });
   }
 
   /**
@@ -556,7 +582,7 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
         for (const { next } of writes) this.remember(next);
         if (writes.length) {
           const actor = options.actor ?? 'system';
-          this.emitReordered(slugs.join(','), 'local', actor);
+          this.emitReordered(writes.map((w) => w.next.slug).join(','), 'local', actor);
           await this.announce(
             'reordered',
             actor,
@@ -597,8 +623,9 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
   }
 
   /** Same as {@link refresh}; what the sync layer calls after a reconnect or a moved fingerprint. */
-  resync(): Promise<void> {
-    return this.refresh();
+  async resync(): Promise<void> {
+    await this.refresh();
+    await this.engine?.reloadDefinitions();
   }
 
   /**
@@ -607,6 +634,10 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
    * older version. Called by the sync transports.
    */
   async applyNotice(notice: PluginChangeNotice): Promise<void> {
+    if (notice.kind === 'workflow') {
+      await this.engine?.reloadDefinitions();
+      return;
+    }
     let applied = false;
     const quiet = notice.action === 'reordered';
     for (const change of notice.changes) {
@@ -614,6 +645,40 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
     }
     if (quiet && applied)
       this.emitReordered(notice.changes.map((c) => c.slug).join(','), 'remote', notice.actor);
+  }
+
+  // ---------------------------------------------------------------- workflows
+
+  /** Defines (or replaces) a workflow in code. Its capabilities must be registered. */
+  defineWorkflow(definition: WorkflowDefinition): StoredWorkflow {
+    return this.requireWorkflows().define(definition);
+  }
+
+  /**
+   * Starts a workflow run. By default resolves the finished run; with `{ wait: false }` the pending
+   * one. An `idempotencyKey` already used resolves that run instead of starting another.
+   */
+  runWorkflow(
+    workflow: string,
+    input?: unknown,
+    options?: TriggerWorkflowOptions,
+  ): Promise<WorkflowRun> {
+    return this.requireWorkflows().trigger(workflow, input, options);
+  }
+
+  /** The workflow engine, once the module created it (see {@link PluginWorkflowService}). */
+  get workflows(): PluginWorkflowService {
+    return this.requireWorkflows();
+  }
+
+  /** @internal Called by the workflow engine when it is created. */
+  attachWorkflows(engine: PluginWorkflowService): void {
+    this.engine = engine;
+  }
+
+  private requireWorkflows(): PluginWorkflowService {
+    if (!this.engine) throw new Error('The workflow engine is not available before module init.');
+    return this.engine;
   }
 
   /**
@@ -1078,11 +1143,25 @@ class Context implements CapabilityContext {
     options: RunCapabilityOptions | undefined,
   ) {
     this.#host = host;
-    this.actor = options?.actor ?? options?.parent?.actor ?? 'system';
-    this.request = options?.request ?? options?.parent?.request;
-    this.signal = options?.signal ?? options?.parent?.signal;
-    this.parent = options?.parent;
-    this.depth = options?.parent ? options.parent.depth + 1 : 0;
+    if (options === undefined) {
+      this.actor = 'system';
+      this.depth = 0;
+      return;
+    }
+    const parent = options.parent;
+    this.actor = options.actor ?? parent?.actor ?? 'system';
+    this.request = options.request ?? parent?.request;
+    this.signal = options.signal ?? parent?.signal;
+    this.parent = parent;
+    this.depth = parent === undefined ? 0 : parent.depth + 1;
+  }
+
+  runWorkflow(
+    workflow: string,
+    input?: unknown,
+    options?: TriggerWorkflowOptions,
+  ): Promise<WorkflowRun> {
+    return this.#host.runWorkflow(workflow, input, { actor: this.actor, ...options });
   }
 
   run<TIn = unknown, TOut = unknown>(slug: string, input?: TIn): Promise<TOut> {
@@ -1120,14 +1199,4 @@ function actionFor(before: Plugin, after: Plugin): PluginChangeEvent['action'] {
   if (before.enabled !== after.enabled) return after.enabled ? 'enabled' : 'disabled';
   if (!isDeepStrictEqual(before.config, after.config)) return 'configured';
   return 'updated';
-}
-
-/** `EventEmitter2` from `@nestjs/event-emitter` when the app registered it; the package is optional. */
-async function findEventEmitter(moduleRef: ModuleRef): Promise<Emitter | undefined> {
-  try {
-    const { EventEmitter2 } = await import('@nestjs/event-emitter');
-    return moduleRef.get(EventEmitter2, { strict: false }) as Emitter;
-  } catch {
-    return undefined;
-  }
 }

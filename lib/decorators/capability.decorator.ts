@@ -24,6 +24,7 @@ export function Capability(slugOrOptions: string | CapabilityOptions): MethodDec
     typeof slugOrOptions === 'string' ? { slug: slugOrOptions } : { ...slugOrOptions };
   assertCapabilitySlug(options.slug);
   if (options.plugin !== undefined) assertPluginSlug(options.plugin);
+  if (options.workflow !== undefined) assertPluginSlug(options.workflow);
   if (
     options.timeoutMs !== undefined &&
     !(Number.isInteger(options.timeoutMs) && options.timeoutMs > 0)

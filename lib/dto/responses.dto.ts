@@ -80,3 +80,36 @@ export class ErrorResponse {
   errors?: string[];
   correlationId?: string;
 }
+
+/** A workflow definition as the API returns it. */
+export class WorkflowResponse {
+  name!: string;
+  description?: string;
+  steps!: Record<string, unknown>[];
+  source!: 'code' | 'runtime';
+  version!: number;
+  updatedAt!: string;
+}
+
+/** One workflow run. */
+export class WorkflowRunResponse {
+  id!: string;
+  workflow!: string;
+  status!: string;
+  input!: unknown;
+  state!: Record<string, unknown>;
+  currentStep!: number;
+  steps!: Record<string, unknown>[];
+  error!: Record<string, unknown> | null;
+  idempotencyKey!: string | null;
+  actor!: string;
+  createdAt!: string;
+  updatedAt!: string;
+  finishedAt!: string | null;
+}
+
+/** `GET /workflows/runs`. */
+export class WorkflowRunPageResponse {
+  items!: WorkflowRunResponse[];
+  nextCursor!: string | null;
+}

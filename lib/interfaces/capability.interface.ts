@@ -1,5 +1,6 @@
 import type { JsonObject, Plugin } from '../entities/plugin.entity.js';
 import type { PluginHostCapabilities } from '../index.js';
+import type { TriggerWorkflowOptions, WorkflowRun } from '../workflow/workflow.interface.js';
 
 /** Options of `@Capability()` and `registerCapability()`. */
 export interface CapabilityOptions {
@@ -12,6 +13,12 @@ export interface CapabilityOptions {
   plugin?: string;
   /** Shown in `GET /capabilities` and the admin page. */
   description?: string;
+  /**
+   * Make this capability trigger a workflow: the decorated method receives `(input, ctx)` and returns
+   * the workflow's input (return `undefined` to pass the capability's input on as it is). The
+   * capability resolves the finished run.
+   */
+  workflow?: string;
   /**
    * Time limit for runs over REST (and for code callers that pass `timeoutMs`). On expiry the caller
    * gets `CapabilityTimeoutError` (HTTP 504) and `ctx.signal` is aborted.
@@ -73,6 +80,15 @@ export interface CapabilityContext<TConfig extends JsonObject = JsonObject> {
    * Run another capability as part of this one, with the same request, actor and signal. The other
    * capability's plugin must be enabled too.
    */
+  /**
+   * Triggers a workflow as part of this capability, with the same actor. Resolves the finished run
+   * (or, with `{ wait: false }`, the pending one).
+   */
+  runWorkflow(
+    workflow: string,
+    input?: unknown,
+    options?: TriggerWorkflowOptions,
+  ): Promise<WorkflowRun>;
   run<S extends keyof PluginHostCapabilities>(
     slug: S,
     input: CapabilityInput<S>,

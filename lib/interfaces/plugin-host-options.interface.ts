@@ -3,10 +3,22 @@ import type { HostedPluginOptions } from './hosted-plugin.interface.js';
 import type { PluginStore } from './plugin-store.interface.js';
 import type { PluginHostRedisOptions } from '../sync/redis.transport.js';
 import type { PluginHostEncryptionKey } from '../secret-cipher.util.js';
+import type { WorkflowDefinition } from '../workflow/workflow.interface.js';
 
 /** Actions the REST API performs; what `authorize` is asked about. */
 export type PluginHostAction =
-  'read' | 'register' | 'update' | 'toggle' | 'configure' | 'remove' | 'reorder' | 'run' | 'audit';
+  | 'read'
+  | 'register'
+  | 'update'
+  | 'toggle'
+  | 'configure'
+  | 'remove'
+  | 'reorder'
+  | 'run'
+  | 'audit'
+  | 'workflow.define'
+  | 'workflow.remove'
+  | 'workflow.run';
 
 /** What `authorize` receives for every REST call. */
 export interface PluginHostAuthorizeContext {
@@ -128,6 +140,23 @@ export interface PluginHostModuleOptions {
    * @default 'auto'
    */
   tracing?: boolean | 'auto';
+  /**
+   * Workflows defined in code (validated at boot: every capability must exist).
+   * @example [{ name: 'onboarding', steps: [{ id: 'create', capability: 'crm.create', with: { email: '{{input.email}}' } }] }]
+   */
+  workflows?: WorkflowDefinition[];
+  /**
+   * A running workflow whose instance has not written a heartbeat for this long is taken over by
+   * another instance and resumed after its last completed step.
+   * @default 30000
+   */
+  workflowStaleMs?: number;
+  /** How often a running workflow writes its heartbeat. @default 5000 */
+  workflowHeartbeatMs?: number;
+  /** How often each instance looks for abandoned workflow runs (`0`: only at boot). @default 10000 */
+  workflowRecoveryMs?: number;
+  /** Longest wait for a run to finish when triggered with `wait` over REST. @default 300000 */
+  workflowWaitMs?: number;
   /**
    * This instance's id in change notices and logs.
    * @default a random UUID per boot

@@ -1,7 +1,12 @@
 import { CreatePluginHostPlugins1764000000000 } from './1764000000000-create-plugins.migration.js';
 import { CreatePluginHostAudit1764000000001 } from './1764000000001-create-plugin-audit.migration.js';
+import { CreatePluginHostWorkflows1764000000002 } from './1764000000002-create-workflows.migration.js';
 
-export { CreatePluginHostAudit1764000000001, CreatePluginHostPlugins1764000000000 };
+export {
+  CreatePluginHostAudit1764000000001,
+  CreatePluginHostPlugins1764000000000,
+  CreatePluginHostWorkflows1764000000002,
+};
 
 /**
  * Every migration for the tables the library owns, oldest first. For apps with `synchronize: false`:
@@ -14,4 +19,5 @@ export { CreatePluginHostAudit1764000000001, CreatePluginHostPlugins176400000000
 export const PluginHostMigrations = [
   CreatePluginHostPlugins1764000000000,
   CreatePluginHostAudit1764000000001,
+  CreatePluginHostWorkflows1764000000002,
 ];

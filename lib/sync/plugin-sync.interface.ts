@@ -17,6 +17,8 @@ export interface PluginChangeNotice {
   action: PluginChangeEvent['action'];
   /** Who made the change. */
   actor: string;
+  /** What changed: plugin records (the default) or workflow definitions (then `changes` is empty). */
+  kind?: 'plugin' | 'workflow';
   changes: PluginVersionNotice[];
 }
 
@@ -45,6 +47,7 @@ export function encodeNotice(notice: PluginChangeNotice): string {
     i: notice.instance,
     a: notice.action,
     u: notice.actor.slice(0, 200),
+    ...(notice.kind === 'workflow' ? { k: 'w' } : {}),
     c: notice.changes.map((c) => (c.deleted ? [c.slug, c.version, 1] : [c.slug, c.version])),
   });
 }
@@ -52,7 +55,13 @@ export function encodeNotice(notice: PluginChangeNotice): string {
 /** Decodes a notice, or `undefined` for anything malformed (a foreign publisher on the channel). */
 export function decodeNotice(payload: string): PluginChangeNotice | undefined {
   try {
-    const raw = JSON.parse(payload) as { i?: unknown; a?: unknown; u?: unknown; c?: unknown };
+    const raw = JSON.parse(payload) as {
+      i?: unknown;
+      a?: unknown;
+      u?: unknown;
+      c?: unknown;
+      k?: unknown;
+    };
     if (typeof raw.i !== 'string' || typeof raw.a !== 'string' || !Array.isArray(raw.c))
       return undefined;
     const changes: PluginVersionNotice[] = [];
@@ -70,6 +79,7 @@ export function decodeNotice(payload: string): PluginChangeNotice | undefined {
       instance: raw.i,
       action: raw.a as PluginChangeNotice['action'],
       actor: typeof raw.u === 'string' ? raw.u : 'unknown',
+      ...(raw.k === 'w' ? { kind: 'workflow' as const } : {}),
       changes,
     };
   } catch {

@@ -33,6 +33,7 @@ export class PluginSyncService implements OnApplicationShutdown {
   private pollFailing = false;
   private target: PluginSyncTarget | undefined;
   private confirmedAt = Date.now();
+  private readonly extraFingerprints: Array<() => Promise<string>> = [];
 
   constructor(
     @Inject(PLUGIN_STORE) private readonly store: PluginStore,
@@ -50,6 +51,11 @@ export class PluginSyncService implements OnApplicationShutdown {
   /** Marks the instance as in step with the store now. */
   confirm(): void {
     this.confirmedAt = Date.now();
+  }
+
+  /** Adds a source to the polled fingerprint (workflow definitions use it). */
+  addFingerprint(source: () => Promise<string>): void {
+    this.extraFingerprints.push(source);
   }
 
   /** Names of the transports in use, e.g. `['postgres-notify', 'polling']`. */
@@ -84,7 +90,7 @@ export class PluginSyncService implements OnApplicationShutdown {
       }
     }
     if (options.syncIntervalMs > 0 && store.fingerprint !== undefined) {
-      this.fingerprint = await store.fingerprint().catch(() => undefined);
+      this.fingerprint = undefined;
       this.timer = setInterval(() => void this.poll(), options.syncIntervalMs);
       this.timer.unref();
     }
@@ -139,7 +145,11 @@ export class PluginSyncService implements OnApplicationShutdown {
     if (this.polling || !this.target || !this.store.fingerprint) return;
     this.polling = true;
     try {
-      const fingerprint = await this.store.fingerprint();
+      const parts = await Promise.all([
+        this.store.fingerprint(),
+        ...this.extraFingerprints.map((f) => f()),
+      ]);
+      const fingerprint = parts.join('/');
       if (this.pollFailing) {
         this.pollFailing = false;
         this.logger.log('Plugin store reachable again; resyncing.');

@@ -5,8 +5,10 @@ import { mkdirSync } from 'node:fs';
 import { PluginHostModule } from 'nest-plugin-host';
 import { PluginEventsListener } from './plugin-events.listener.js';
 import { BillingPlugin } from './plugins/billing.plugin.js';
+import { CustomersPlugin } from './plugins/customers.plugin.js';
 import { MailPlugin } from './plugins/mail.plugin.js';
 import { NewsletterPlugin } from './plugins/newsletter.plugin.js';
+import { onboardingWorkflow } from './workflows/onboarding.workflow.js';
 
 /** SQLite in ./data/sample.db, or PostgreSQL when DATABASE_URL is set. */
 function databaseOptions(): TypeOrmModuleOptions {
@@ -28,8 +30,8 @@ function databaseOptions(): TypeOrmModuleOptions {
     EventEmitterModule.forRoot({ wildcard: true }),
     // Opens every route to anyone: fine on 127.0.0.1, not in production. Production apps pass
     // `guards: [YourAuthGuard]` instead (and, if needed, `authorize` for per-action rules).
-    PluginHostModule.forRoot({ allowAnonymous: true }),
+    PluginHostModule.forRoot({ allowAnonymous: true, workflows: [onboardingWorkflow] }),
   ],
-  providers: [NewsletterPlugin, MailPlugin, BillingPlugin, PluginEventsListener],
+  providers: [NewsletterPlugin, MailPlugin, BillingPlugin, CustomersPlugin, PluginEventsListener],
 })
 export class AppModule {}

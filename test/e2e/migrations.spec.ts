@@ -29,14 +29,15 @@ describe.each(DATABASES)('migrations on %s', (_name, createDatabase) => {
       expect(ran.map((m) => m.name)).toEqual([
         'CreatePluginHostPlugins1764000000000',
         'CreatePluginHostAudit1764000000001',
+        'CreatePluginHostWorkflows1764000000002',
       ]);
       const diff = await source.driver.createSchemaBuilder().log();
       expect(diff.upQueries.map((q) => q.query)).toEqual([]);
-      await source.undoLastMigration();
-      await source.undoLastMigration();
+      for (let i = 0; i < ran.length; i++) await source.undoLastMigration();
       const runner = source.createQueryRunner();
       expect(await runner.hasTable('plugins')).toBe(false);
       expect(await runner.hasTable('plugin_audit')).toBe(false);
+      expect(await runner.hasTable('plugin_workflow_runs')).toBe(false);
       await runner.release();
     } finally {
       await source.destroy();

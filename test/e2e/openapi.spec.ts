@@ -26,6 +26,13 @@ const ROUTES: Array<[string, string, number, string[]]> = [
     200,
     ['PLUGIN_DISABLED', 'CAPABILITY_FAILED', 'CAPABILITY_TIMEOUT'],
   ],
+  ['get', '/workflows', 200, []],
+  ['get', '/workflows/runs', 200, ['VALIDATION_FAILED']],
+  ['get', '/workflows/runs/{id}', 200, ['WORKFLOW_RUN_NOT_FOUND']],
+  ['get', '/workflows/{name}', 200, ['WORKFLOW_NOT_FOUND']],
+  ['put', '/workflows/{name}', 200, ['WORKFLOW_DEFINED_IN_CODE', 'VALIDATION_FAILED']],
+  ['delete', '/workflows/{name}', 204, ['WORKFLOW_NOT_FOUND']],
+  ['post', '/workflows/{name}/run', 200, ['WORKFLOW_NOT_FOUND']],
 ];
 
 describe('OpenAPI document', () => {

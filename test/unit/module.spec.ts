@@ -78,6 +78,11 @@ describe('option defaults', () => {
       instanceId: expect.stringMatching(/^[0-9a-f-]{36}$/),
       forceDisabled: new Set(),
       tracing: 'auto',
+      workflows: [],
+      workflowStaleMs: 30_000,
+      workflowHeartbeatMs: 5_000,
+      workflowRecoveryMs: 10_000,
+      workflowWaitMs: 300_000,
       ui: true,
     });
     expect(resolvePluginHostOptions({ memoryLimit: 5, allowAnonymous: true })).toMatchObject({
