@@ -43,6 +43,18 @@ const CODE_BY_STATUS: Record<number, string> = {
 };
 
 /**
+ * Messages of the errors the HTTP transport raises before any handler runs (body parsing, media type),
+ * the same whichever adapter and whichever layer (parser, fallback, interceptor) detects them.
+ */
+export const TRANSPORT_MESSAGES = {
+  notJson: 'The request body is not valid JSON.',
+  notObject: 'The request body must be a JSON object.',
+  tooLarge: 'The request body is larger than this server accepts.',
+  notJsonType: 'Send request bodies as application/json.',
+  cutShort: 'The request body was cut short.',
+} as const;
+
+/**
  * Turns every error on the module's routes into `{ statusCode, code, message }` JSON. Unknown errors
  * become a 500 with a correlation id and no internal detail; the detail goes to the log.
  */
@@ -53,34 +65,12 @@ export class PluginHostExceptionFilter implements ExceptionFilter {
   constructor(private readonly adapterHost: HttpAdapterHost) {}
 
   catch(exception: unknown, host: ArgumentsHost): void {
-    const body = this.toBody(exception);
+    const body = knownErrorBody(exception) ?? this.unknownErrorBody(exception);
     const { httpAdapter } = this.adapterHost;
     httpAdapter.reply(host.switchToHttp().getResponse(), body, body.statusCode);
   }
 
-  private toBody(exception: unknown): PluginHostErrorBody {
-    if (exception instanceof CapabilityFailedError) {
-      return {
-        statusCode: exception.status,
-        code: exception.code,
-        message: exception.message,
-        correlationId: exception.correlationId,
-      };
-    }
-    if (exception instanceof PluginHostError) {
-      const body: PluginHostErrorBody = {
-        statusCode: exception.status,
-        code: exception.code,
-        message: exception.message,
-      };
-      if (exception instanceof PluginValidationError && exception.errors.length > 1) {
-        body.errors = exception.errors;
-      }
-      return body;
-    }
-    if (exception instanceof HttpException) return fromHttpException(exception);
-    const parserError = bodyParserErrorBody(exception);
-    if (parserError) return parserError;
+  private unknownErrorBody(exception: unknown): PluginHostErrorBody {
     const correlationId = randomUUID();
     this.logger.error(
       `Unhandled error [${correlationId}]: ${(exception as Error)?.stack ?? String(exception)}`,
@@ -92,6 +82,34 @@ export class PluginHostExceptionFilter implements ExceptionFilter {
       correlationId,
     };
   }
+}
+
+/**
+ * The error body for a module error, an `HttpException` or a body-parser rejection, or `undefined`
+ * for anything else (which the filter answers as a logged 500).
+ */
+export function knownErrorBody(exception: unknown): PluginHostErrorBody | undefined {
+  if (exception instanceof CapabilityFailedError) {
+    return {
+      statusCode: exception.status,
+      code: exception.code,
+      message: exception.message,
+      correlationId: exception.correlationId,
+    };
+  }
+  if (exception instanceof PluginHostError) {
+    const body: PluginHostErrorBody = {
+      statusCode: exception.status,
+      code: exception.code,
+      message: exception.message,
+    };
+    if (exception instanceof PluginValidationError && exception.errors.length > 1) {
+      body.errors = exception.errors;
+    }
+    return body;
+  }
+  if (exception instanceof HttpException) return fromHttpException(exception);
+  return bodyParserErrorBody(exception);
 }
 
 function fromHttpException(exception: HttpException): PluginHostErrorBody {
@@ -114,39 +132,35 @@ function fromHttpException(exception: HttpException): PluginHostErrorBody {
 }
 
 /**
- * The error body for a body-parser rejection (it carries `type` and a 4xx `status` but is no
- * `HttpException`), or `undefined` for anything else.
+ * The error body for a body-parser rejection (it carries `type`, or a zlib `Z_*` code when the body
+ * did not decompress, and a 4xx `status`, but is no `HttpException`), or `undefined` for anything
+ * else.
  */
 export function bodyParserErrorBody(error: unknown): PluginHostErrorBody | undefined {
-  const { status, type, body } = (error ?? {}) as {
+  const { status, type, code, body } = (error ?? {}) as {
     status?: unknown;
     type?: unknown;
+    code?: unknown;
     body?: unknown;
   };
-  if (typeof status !== 'number' || status < 400 || status >= 500 || typeof type !== 'string') {
-    return undefined;
-  }
+  const fromParser =
+    typeof type === 'string' || (typeof code === 'string' && code.startsWith('Z_'));
+  if (typeof status !== 'number' || status < 400 || status >= 500 || !fromParser) return undefined;
   if (type === 'entity.too.large') {
-    return {
-      statusCode: 413,
-      code: 'PAYLOAD_TOO_LARGE',
-      message: 'The request body is larger than this server accepts.',
-    };
+    return { statusCode: 413, code: 'PAYLOAD_TOO_LARGE', message: TRANSPORT_MESSAGES.tooLarge };
   }
   if (type === 'entity.parse.failed') {
-    const start = typeof body === 'string' ? body.trimStart()[0] : undefined;
-    return {
-      statusCode: 400,
-      code: 'VALIDATION_FAILED',
-      message:
-        start === '{' || start === '['
-          ? 'The request body is not valid JSON.'
-          : 'The request body must be a JSON object.',
-    };
+    return { statusCode: 400, code: 'VALIDATION_FAILED', message: jsonFailureMessage(body) };
   }
   return {
     statusCode: status,
     code: CODE_BY_STATUS[status] ?? 'BAD_REQUEST',
     message: (error as Error).message,
   };
+}
+
+/** Why a JSON body failed to parse: broken JSON, or no object or array at all. */
+export function jsonFailureMessage(body: unknown): string {
+  const start = typeof body === 'string' ? body.trimStart()[0] : undefined;
+  return start === '{' || start === '[' ? TRANSPORT_MESSAGES.notJson : TRANSPORT_MESSAGES.notObject;
 }

@@ -7,15 +7,24 @@ import {
   type ExecutionContext,
   type NestInterceptor,
 } from '@nestjs/common';
-import { map, type Observable } from 'rxjs';
+import type { Readable, Transform } from 'node:stream';
+import { TextDecoder } from 'node:util';
+import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
+import { from, map, switchMap, type Observable } from 'rxjs';
 import type { ResolvedPluginHostOptions } from './interfaces/plugin-host-options.interface.js';
-import { PluginPayloadTooLargeError } from './plugin-host.errors.js';
+import { jsonFailureMessage, TRANSPORT_MESSAGES } from './plugin-host-exception.filter.js';
+import { PluginPayloadTooLargeError, PluginValidationError } from './plugin-host.errors.js';
 import { MESSAGES } from './plugin-host.messages.js';
 import { PLUGIN_HOST_RESOLVED_OPTIONS } from './plugin-host.module-definition.js';
 
+type Headers = Record<string, string | string[] | undefined>;
+
 interface HttpRequest {
   method?: string;
-  headers: Record<string, string | string[] | undefined>;
+  headers: Headers;
+  body?: unknown;
+  /** Fastify's request wraps the Node.js one; Express's is the Node.js one. */
+  raw?: Readable;
 }
 
 const JSON_TYPE = /^application\/([a-z0-9.+-]*\+)?json\s*(;|$)/i;
@@ -23,7 +32,9 @@ const JSON_TYPE = /^application\/([a-z0-9.+-]*\+)?json\s*(;|$)/i;
 /**
  * HTTP details of the REST API: a request that carries a body must say it is JSON (415 otherwise,
  * so a cross-site HTML form cannot reach a mutating route), and every response holding one plugin
- * carries `ETag: "<version>"`, ready to be sent back as `If-Match`.
+ * carries `ETag: "<version>"`, ready to be sent back as `If-Match`. A JSON body the platform left
+ * unread (`application/merge-patch+json` and the other `+json` types: the platforms' parsers take
+ * `application/json` only) is read here, with the same rules and answers as theirs.
  */
 @Injectable()
 export class PluginHostHttpInterceptor implements NestInterceptor {
@@ -40,28 +51,140 @@ export class PluginHostHttpInterceptor implements NestInterceptor {
         MESSAGES.bodyTooLarge(length, this.options.maxBodyBytes),
       );
     }
-    if (hasBody(request) && !JSON_TYPE.test(String(request.headers['content-type'] ?? ''))) {
-      throw new HttpException(
-        { code: 'UNSUPPORTED_MEDIA_TYPE', message: 'Send request bodies as application/json.' },
-        HttpStatus.UNSUPPORTED_MEDIA_TYPE,
-      );
+    if (hasBody(request) && !JSON_TYPE.test(header(request.headers, 'content-type'))) {
+      throw transportRefusal(TRANSPORT_MESSAGES.notJsonType);
     }
     const response = http.getResponse<{
       header?: (name: string, value: string) => unknown;
       setHeader?: (name: string, value: string) => unknown;
     }>();
-    return next.handle().pipe(
-      map((body: unknown) => {
-        const version = (body as { slug?: unknown; version?: unknown } | null)?.version;
-        if (typeof version === 'number' && typeof (body as { slug?: unknown }).slug === 'string') {
-          const etag = `"${version}"`;
-          if (typeof response.setHeader === 'function') response.setHeader('ETag', etag);
-          else response.header?.('ETag', etag);
-        }
-        return body;
+    const handle = () =>
+      next.handle().pipe(
+        map((body: unknown) => {
+          const version = (body as { slug?: unknown; version?: unknown } | null)?.version;
+          if (
+            typeof version === 'number' &&
+            typeof (body as { slug?: unknown }).slug === 'string'
+          ) {
+            const etag = `"${version}"`;
+            if (typeof response.setHeader === 'function') response.setHeader('ETag', etag);
+            else response.header?.('ETag', etag);
+          }
+          return body;
+        }),
+      );
+    const unread = hasBody(request) && request.body === undefined ? unreadStream(request) : null;
+    if (!unread) return handle();
+    return from(readJsonBody(unread, request.headers, this.options.maxBodyBytes)).pipe(
+      switchMap((body) => {
+        request.body = body;
+        return handle();
       }),
     );
   }
+}
+
+/**
+ * Parses a JSON request body as Express's body parser does (`strict`): empty is `{}`, anything that
+ * does not start with `{` or `[` is refused, and `__proto__` stays an ordinary key (the body pipe
+ * refuses it with its path). Throws `PluginValidationError` with the answer Express gives.
+ */
+export function parseJsonBody(text: string): unknown {
+  if (text.length === 0) return {};
+  const first = /^[ \t\n\r]*([\s\S])/.exec(text)?.[1];
+  try {
+    if (first !== '{' && first !== '[') throw new SyntaxError('not an object or array');
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new PluginValidationError(jsonFailureMessage(text));
+  }
+}
+
+/**
+ * A decoder for a JSON body's charset, as Express's body parser accepts them: the UTF family only
+ * (415 otherwise). It drops a byte order mark, as that parser does.
+ */
+export function jsonTextDecoder(contentType: string): TextDecoder {
+  const charset =
+    /;\s*charset\s*=\s*"?([^";\s]*)/i.exec(contentType)?.[1]?.toLowerCase() ?? 'utf-8';
+  try {
+    if (charset.startsWith('utf-')) return new TextDecoder(charset);
+  } catch {
+    // An unknown UTF name: refused below, as Express refuses it.
+  }
+  throw transportRefusal(`unsupported charset "${charset.toUpperCase()}"`);
+}
+
+/**
+ * The decompressing stream for a `Content-Encoding` Express's body parser accepts (`null` for
+ * none); 415 for any other.
+ */
+export function bodyDecompressor(contentEncoding: string): Transform | null {
+  const encoding = contentEncoding.trim().toLowerCase() || 'identity';
+  if (encoding === 'identity') return null;
+  if (encoding === 'gzip') return createGunzip();
+  if (encoding === 'deflate') return createInflate();
+  if (encoding === 'br') return createBrotliDecompress();
+  throw transportRefusal(`unsupported content encoding "${encoding}"`);
+}
+
+function transportRefusal(message: string): HttpException {
+  return new HttpException(
+    { code: 'UNSUPPORTED_MEDIA_TYPE', message },
+    HttpStatus.UNSUPPORTED_MEDIA_TYPE,
+  );
+}
+
+async function readJsonBody(stream: Readable, headers: Headers, limit: number): Promise<unknown> {
+  const decoder = jsonTextDecoder(header(headers, 'content-type'));
+  const decompressor = bodyDecompressor(header(headers, 'content-encoding'));
+  const body = await readAll(stream, decompressor, limit);
+  return parseJsonBody(decoder.decode(body));
+}
+
+/**
+ * Reads a request body (decompressed) of at most `limit` bytes. Past the limit it stops listening
+ * rather than destroying the request, which would cut the connection before the 413 is sent.
+ */
+function readAll(raw: Readable, decompressor: Transform | null, limit: number): Promise<Buffer> {
+  const stream = decompressor ? raw.pipe(decompressor) : raw;
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let received = 0;
+    const settle = (error?: Error) => {
+      if (decompressor) raw.unpipe(decompressor);
+      stream.off('data', onData);
+      stream.off('end', onEnd);
+      stream.off('close', onClose);
+      if (error) reject(error);
+      else resolve(Buffer.concat(chunks));
+    };
+    const onData = (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > limit) settle(new PluginPayloadTooLargeError(TRANSPORT_MESSAGES.tooLarge));
+      else chunks.push(chunk);
+    };
+    const onEnd = () => settle();
+    const onClose = () => settle(new PluginValidationError(TRANSPORT_MESSAGES.cutShort));
+    stream.on('data', onData);
+    stream.on('end', onEnd);
+    stream.on('error', (error) => settle(new PluginValidationError(error.message)));
+    stream.on('close', onClose);
+  });
+}
+
+/** The request's body stream when nothing read it yet, else `null`. */
+function unreadStream(request: HttpRequest): Readable | null {
+  const stream = request.raw ?? (request as unknown as Readable);
+  if (typeof stream?.on !== 'function' || stream.readableDidRead || stream.readableEnded) {
+    return null;
+  }
+  return stream;
+}
+
+function header(headers: Headers, name: string): string {
+  const value = headers[name];
+  return Array.isArray(value) ? value.join(', ') : (value ?? '');
 }
 
 function hasBody(request: HttpRequest): boolean {

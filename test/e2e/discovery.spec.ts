@@ -12,7 +12,7 @@ import {
   PLUGIN_HOST_OPTIONS,
   type PluginHostModuleOptions,
 } from '../../lib/index.js';
-import { createTestApp } from '../src/app.factory.js';
+import { createTestApp, initTestApp } from '../src/app.factory.js';
 import {
   BillingService,
   MailPlugin,
@@ -290,8 +290,5 @@ describe('module options', () => {
 });
 
 async function bootModule(module: new () => unknown): Promise<INestApplication> {
-  const ref = await Test.createTestingModule({ imports: [module] }).compile();
-  const app = ref.createNestApplication({ logger: false });
-  await app.init();
-  return app;
+  return initTestApp(await Test.createTestingModule({ imports: [module] }).compile());
 }
