@@ -30,6 +30,8 @@ export default defineConfig({
           env: { HTTP_ADAPTER: 'fastify' },
         },
       },
+      // The packed tarball installed into fresh ESM and CommonJS apps: once.
+      { extends: true, test: { name: 'package', include: ['test/package/**/*.spec.ts'] } },
       // The admin page in Debian's Chromium (playwright-core), once, on Express.
       { extends: true, test: { name: 'browser', include: ['test/browser/**/*.spec.ts'] } },
     ],

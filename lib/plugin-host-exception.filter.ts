@@ -26,6 +26,10 @@ export interface PluginHostErrorBody {
   correlationId?: string;
 }
 
+/**
+ * Codes for errors that are not the module's own (an HttpException a capability or guard threw, a
+ * transport error): generic names, so a capability's 503 never reads as STORE_UNAVAILABLE.
+ */
 const CODE_BY_STATUS: Record<number, string> = {
   400: 'VALIDATION_FAILED',
   401: 'UNAUTHORIZED',
@@ -33,13 +37,14 @@ const CODE_BY_STATUS: Record<number, string> = {
   404: 'NOT_FOUND',
   405: 'METHOD_NOT_ALLOWED',
   409: 'CONFLICT',
-  412: 'VERSION_CONFLICT',
+  412: 'PRECONDITION_FAILED',
   413: 'PAYLOAD_TOO_LARGE',
   415: 'UNSUPPORTED_MEDIA_TYPE',
   429: 'TOO_MANY_REQUESTS',
   500: 'INTERNAL_ERROR',
-  508: 'CAPABILITY_LOOP',
-  503: 'STORE_UNAVAILABLE',
+  502: 'BAD_GATEWAY',
+  503: 'SERVICE_UNAVAILABLE',
+  504: 'GATEWAY_TIMEOUT',
 };
 
 /**

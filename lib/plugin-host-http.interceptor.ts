@@ -51,7 +51,11 @@ export class PluginHostHttpInterceptor implements NestInterceptor {
         MESSAGES.bodyTooLarge(length, this.options.maxBodyBytes),
       );
     }
-    if (hasBody(request) && !JSON_TYPE.test(header(request.headers, 'content-type'))) {
+    // A declared type counts even without a body: an empty HTML form POST sends one, and no JSON
+    // client sends a form type, so refusing it closes a cross-site request path.
+    const declared = header(request.headers, 'content-type');
+    const typed = declared !== '' && request.method !== 'GET' && request.method !== 'HEAD';
+    if ((hasBody(request) || typed) && !JSON_TYPE.test(declared)) {
       throw transportRefusal(TRANSPORT_MESSAGES.notJsonType);
     }
     const response = http.getResponse<{

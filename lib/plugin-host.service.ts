@@ -716,7 +716,8 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
   async reencryptSecrets(options: MutationOptions = {}): Promise<number> {
     if (!this.cipher) return 0;
     let rewritten = 0;
-    for (const plugin of [...this.plugins.values()]) {
+    // A snapshot: the loop replaces entries of the map it walks.
+    for (const plugin of Array.from(this.plugins.values())) {
       const { secrets } = this.schemaOf(plugin.slug);
       if (!secrets.some((path) => readPath(plugin.config, path) !== undefined)) continue;
       await this.compareAndSet(plugin.slug, options, async (current) => {

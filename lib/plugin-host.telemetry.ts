@@ -101,5 +101,5 @@ export class PluginHostTelemetry {
 function isRegistered(provider: unknown): boolean {
   const delegate = (provider as { getDelegate?: () => unknown })?.getDelegate?.() ?? provider;
   const name = (delegate as object | undefined)?.constructor?.name ?? '';
-  return !/^Noop/.test(name);
+  return !name.startsWith('Noop');
 }

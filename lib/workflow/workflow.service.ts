@@ -517,7 +517,7 @@ function withStep(
 }
 
 function withState(run: WorkflowRun, stepId: string, value: JsonObject): WorkflowRun {
-  const steps = { ...((run.state.steps as JsonObject | undefined) ?? {}), [stepId]: value };
+  const steps = { ...(run.state.steps as JsonObject | undefined), [stepId]: value };
   return { ...run, state: { ...run.state, steps } };
 }
 

@@ -91,7 +91,8 @@ describe.each(SETUPS)('audit log on %s', (_name, createDatabase) => {
     expect((reorder.after as { order: string[] }).order.slice(0, 2)).toEqual(['audited', 'mail']);
     expect(remove).toMatchObject({ slug: 'audited', after: null, before: { slug: 'audited' } });
     // Ids increase, so they order the log and page it.
-    expect(items.map((e) => e.id)).toEqual([...items.map((e) => e.id)].sort((a, b) => b - a));
+    const ids = items.map((e) => e.id);
+    expect(ids).toEqual(ids.toSorted((a, b) => b - a));
   });
 
   it('pages with a cursor and filters by slug and action', async () => {

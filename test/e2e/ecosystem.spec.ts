@@ -85,9 +85,9 @@ describe('OpenTelemetry', () => {
     apps.push(app);
     const host = app.get(PluginHostService);
     await host.runCapability('billing.charge', { amount: 1 });
-    await expect(host.runCapability('newsletter.fail', {})).rejects.toThrow();
+    await expect(host.runCapability('newsletter.fail', {})).rejects.toThrow('hunter2');
     await host.disable('mail');
-    await expect(host.runCapability('mail.deliver', {})).rejects.toThrow();
+    await expect(host.runCapability('mail.deliver', {})).rejects.toThrow(/disabled/);
     const spans = exporter.getFinishedSpans();
     const byName = (name: string) => spans.find((s) => s.name === name)!;
     expect(byName('capability billing.charge').attributes).toMatchObject({

@@ -29,6 +29,16 @@ describe('HTTP details', () => {
     expect((await http().get(`${API}/plugins/mail`)).body.enabled).toBe(true);
   });
 
+  it('refuses an empty HTML-form POST (a cross-site request) with 415 and changes nothing', async () => {
+    const res = await http()
+      .post(`${API}/plugins/mail/toggle`)
+      .set('Content-Type', 'application/x-www-form-urlencoded')
+      .set('Content-Length', '0');
+    expect(res.status).toBe(415);
+    expect(res.body.code).toBe('UNSUPPORTED_MEDIA_TYPE');
+    expect((await http().get(`${API}/plugins/mail`)).body.enabled).toBe(true);
+  });
+
   it('accepts a bodyless toggle and application/*+json bodies', async () => {
     await http().post(`${API}/plugins/mail/toggle`).expect(200);
     const res = await http()
