@@ -56,6 +56,11 @@ export class CapabilityRegistry {
     return this.capabilities.get(slug);
   }
 
+  /** How many capabilities are registered. */
+  get capabilityCount(): number {
+    return this.capabilities.size;
+  }
+
   allCapabilities(): IterableIterator<RegisteredCapability> {
     return this.capabilities.values();
   }

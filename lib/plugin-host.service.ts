@@ -89,6 +89,8 @@ import { PluginSyncService, type PluginSyncTarget } from './sync/plugin-sync.ser
 import { assertPluginFields, REGISTER_FIELDS, UPDATABLE_FIELDS } from './plugin-validation.util.js';
 import { assertCapabilitySlug, assertPluginSlug, impliedOwner } from './slug.util.js';
 
+const FAILED_EVENT = `${PLUGIN_HOST_EVENT_PREFIX}.capability.failed`;
+
 /** The audit action of each change event. */
 const AUDIT_ACTIONS: Record<PluginChangeEvent['action'], PluginAuditAction> = {
   registered: 'register',
@@ -171,9 +173,8 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
     }
     for (const declared of this.options.plugins) await this.ensure(declared);
     for (const { options } of this.registry.allHostedPlugins()) await this.ensure(options);
-    for (const capability of this.registry.allCapabilities()) {
-      await this.ensure({ slug: capability.plugin });
-    }
+    const owners = new Set([...this.registry.allCapabilities()].map((c) => c.plugin));
+    for (const owner of owners) await this.ensure({ slug: owner });
     this.bootstrapped = true;
     if (this.forcedOff.size) {
       this.logger.warn(
@@ -187,7 +188,7 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
       }
     }
     this.logger.log(
-      `Hosting ${this.plugins.size} plugins and ${this.capabilities().length} capabilities ` +
+      `Hosting ${this.plugins.size} plugins and ${this.registry.capabilityCount} capabilities ` +
         `(store: ${this.store.description ?? 'custom'}; sync: ${this.sync.transportNames.join(', ') || 'none'}).`,
     );
   }
@@ -367,7 +368,9 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
     if (ctx.depth > MAX_CAPABILITY_DEPTH) {
       return Promise.reject(new CapabilityLoopError(slug, ctx.depth));
     }
-    const started = this.emitter === undefined ? 0 : performance.now();
+    // Failures are only intercepted (and the clock read) when someone listens for them.
+    const watched = this.emitter !== undefined && this.watchesFailures();
+    const started = watched ? performance.now() : 0;
     let result: unknown;
     try {
       result = capability.handler(input, ctx);
@@ -376,7 +379,7 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
       return Promise.reject(error);
     }
     const settled = Promise.resolve(result) as Promise<TOut>;
-    if (this.emitter === undefined) return settled;
+    if (!watched) return settled;
     return settled.then(undefined, (error: unknown) => {
       this.failed(capability, ctx, error, started);
       throw error;
@@ -434,6 +437,16 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
       clearTimeout(timer);
       caller?.removeEventListener('abort', forward);
     }
+  }
+
+  /** Whether a `plugin-host.capability.failed` listener exists (wildcards and onAny count). */
+  private watchesFailures(): boolean {
+    const emitter = this.emitter as Emitter & {
+      listenerCount?: (event: string) => number;
+      listenersAny?: () => unknown[];
+    };
+    if (typeof emitter.listenerCount !== 'function') return true;
+    return emitter.listenerCount(FAILED_EVENT) > 0 || (emitter.listenersAny?.().length ?? 0) > 0;
   }
 
   private failed(
