@@ -1,3 +1,4 @@
+import { callStore } from './store-call.util.js';
 import {
   Inject,
   Injectable,
@@ -73,11 +74,9 @@ import {
   CapabilityNotFoundError,
   PluginDisabledError,
   PluginExistsError,
-  PluginHostError,
   PluginInUseError,
   PluginNotFoundError,
   PluginPayloadTooLargeError,
-  PluginStoreUnavailableError,
   PluginValidationError,
   PluginVersionConflictError,
   PluginWriteConflictError,
@@ -1070,15 +1069,8 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
     return this.sync.publish({ instance: this.instanceId, action, actor, changes });
   }
 
-  /** Runs a store operation; anything but our own errors means the store is unreachable (503). */
-  private async storeCall<T>(operation: () => Promise<T>): Promise<T> {
-    try {
-      return await operation();
-    } catch (error) {
-      if (error instanceof PluginHostError) throw error;
-      this.logger.error(`Plugin store operation failed: ${(error as Error)?.message ?? error}`);
-      throw new PluginStoreUnavailableError(error);
-    }
+  private storeCall<T>(operation: () => Promise<T>): Promise<T> {
+    return callStore(operation, this.logger, 'Plugin');
   }
 
   private emitChange(

@@ -1,3 +1,4 @@
+import { callStore } from '../store-call.util.js';
 import {
   Inject,
   Injectable,
@@ -14,7 +15,6 @@ import { cloneJson, jsonViolations } from '../json.util.js';
 import { PLUGIN_HOST_EVENT_PREFIX } from '../plugin-host.constants.js';
 import {
   PluginHostError,
-  PluginStoreUnavailableError,
   PluginValidationError,
   WorkflowDefinedInCodeError,
   WorkflowNotFoundError,
@@ -468,15 +468,8 @@ export class PluginWorkflowService implements OnApplicationBootstrap, OnApplicat
     }
   }
 
-  /** Runs a store operation; anything but our own errors means the store is unreachable (503). */
-  private async storeCall<T>(operation: () => Promise<T>): Promise<T> {
-    try {
-      return await operation();
-    } catch (error) {
-      if (error instanceof PluginHostError) throw error;
-      this.logger.error(`Workflow store operation failed: ${(error as Error)?.message ?? error}`);
-      throw new PluginStoreUnavailableError(error);
-    }
+  private storeCall<T>(operation: () => Promise<T>): Promise<T> {
+    return callStore(operation, this.logger, 'Workflow');
   }
 
   private validate(definition: unknown): asserts definition is WorkflowDefinition {
