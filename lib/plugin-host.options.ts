@@ -42,6 +42,7 @@ export function resolvePluginHostOptions(
     workflowHeartbeatMs: options?.workflowHeartbeatMs ?? 5_000,
     workflowRecoveryMs: options?.workflowRecoveryMs ?? 10_000,
     workflowWaitMs: options?.workflowWaitMs ?? 300_000,
+    workflowQueue: options?.workflowQueue,
     ui: options?.ui ?? true,
     forceDisabled: new Set([
       ...(options?.forceDisabled ?? []),

@@ -155,6 +155,22 @@ export interface PluginHostModuleOptions {
   workflowHeartbeatMs?: number;
   /** How often each instance looks for abandoned workflow runs (`0`: only at boot). @default 10000 */
   workflowRecoveryMs?: number;
+  /**
+   * Run workflow steps as BullMQ jobs (Redis) on any instance instead of in-process: each step is a
+   * job, a step whose worker dies is taken over by another worker after `lockDurationMs`, and
+   * completed steps never run again. Needs the `bullmq` package.
+   * @example { connection: 'redis://127.0.0.1:6379' }
+   */
+  workflowQueue?: {
+    /** A `redis://` URL or ioredis options. */
+    connection: string | Record<string, unknown>;
+    /** Queue name; instances that share runs must use the same one. @default 'plugin-host-workflows' */
+    name?: string;
+    /** Steps one worker runs at once. @default 10 */
+    concurrency?: number;
+    /** How long a worker holds a step before another may take it over. @default 30000 */
+    lockDurationMs?: number;
+  };
   /** Longest wait for a run to finish when triggered with `wait` over REST. @default 300000 */
   workflowWaitMs?: number;
   /**
@@ -208,10 +224,19 @@ export type PluginHostModuleForRootOptions = PluginHostModuleOptions & PluginHos
 export type ResolvedPluginHostOptions = Required<
   Omit<
     PluginHostModuleOptions,
-    'authorize' | 'guards' | 'redis' | 'forceDisabled' | 'encryptionKeys' | 'actor'
+    | 'authorize'
+    | 'guards'
+    | 'redis'
+    | 'forceDisabled'
+    | 'encryptionKeys'
+    | 'actor'
+    | 'workflowQueue'
   >
 > &
-  Pick<PluginHostModuleOptions, 'authorize' | 'redis' | 'encryptionKeys' | 'actor'> & {
+  Pick<
+    PluginHostModuleOptions,
+    'authorize' | 'redis' | 'encryptionKeys' | 'actor' | 'workflowQueue'
+  > & {
     guards: Array<Type<CanActivate> | CanActivate>;
     /** Options' `forceDisabled` plus `PLUGIN_HOST_FORCE_DISABLED`. */
     forceDisabled: ReadonlySet<string>;

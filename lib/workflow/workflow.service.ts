@@ -78,6 +78,8 @@ export class PluginWorkflowService implements OnApplicationBootstrap, OnApplicat
   private emitter: Emitter | undefined;
   private recoverTimer: NodeJS.Timeout | undefined;
   private stopping = false;
+  private queue: QueueLike | undefined;
+  private worker: WorkerLike | undefined;
 
   constructor(
     @Inject(WORKFLOW_STORE) private readonly store: WorkflowStore,
@@ -94,6 +96,7 @@ export class PluginWorkflowService implements OnApplicationBootstrap, OnApplicat
     for (const definition of this.options.workflows) this.define(definition);
     await this.reloadDefinitions();
     this.sync.addFingerprint(() => this.store.definitionsFingerprint());
+    if (this.options.workflowQueue) await this.startQueue(this.options.workflowQueue);
     await this.recover();
     if (this.options.workflowRecoveryMs > 0) {
       this.recoverTimer = setInterval(() => void this.recover(), this.options.workflowRecoveryMs);
@@ -105,6 +108,8 @@ export class PluginWorkflowService implements OnApplicationBootstrap, OnApplicat
   async onApplicationShutdown(): Promise<void> {
     this.stopping = true;
     clearInterval(this.recoverTimer);
+    await this.worker?.close().catch(() => undefined);
+    await this.queue?.close().catch(() => undefined);
     await Promise.all(
       [...this.active.values()].map((active) =>
         this.write(active, (run) => ({ ...run, owner: null, heartbeatAt: null })).catch(
@@ -209,7 +214,7 @@ export class PluginWorkflowService implements OnApplicationBootstrap, OnApplicat
         description: definition.description,
         steps: definition.steps,
       },
-      owner: this.host.instanceId,
+      owner: this.queue ? QUEUE_OWNER : this.host.instanceId,
       heartbeatAt: now,
       actor: (options.actor ?? 'system').slice(0, 255),
       version: 1,
@@ -225,6 +230,10 @@ export class PluginWorkflowService implements OnApplicationBootstrap, OnApplicat
         : this.waitFor(stored.id);
     }
     this.emit('workflow.run.started', { run: stored });
+    if (this.queue) {
+      await this.enqueue(stored.id, 0);
+      return options.wait === false ? stored : this.waitFor(stored.id);
+    }
     const done = this.start(stored);
     return options.wait === false ? stored : done;
   }
@@ -258,7 +267,7 @@ export class PluginWorkflowService implements OnApplicationBootstrap, OnApplicat
 
   /** Waits until a run finishes (it may execute on another instance). */
   async waitFor(id: string, timeoutMs = this.options.workflowWaitMs): Promise<WorkflowRun> {
-    const local = this.active.get(id);
+    const local = this.queue ? undefined : this.active.get(id);
     if (local) return local.done;
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -302,49 +311,61 @@ export class PluginWorkflowService implements OnApplicationBootstrap, OnApplicat
     await this.write(active, (r) => ({ ...r, status: 'running' }));
     const steps = active.run.definition.steps;
     for (let i = active.run.currentStep; i < steps.length; i++) {
-      const step = steps[i];
-      const record = active.run.steps[i];
-      if (record.status === 'succeeded' || record.status === 'skipped') continue;
-      if (step.when && !evaluateCondition(step.when, active.run.state)) {
-        await this.write(active, (r) =>
-          withStep(r, i, { status: 'skipped', finishedAt: iso() }, i + 1),
-        );
-        this.emit('workflow.step.skipped', { run: active.run, step: step.id });
-        continue;
-      }
-      await this.write(active, (r) =>
-        withStep(r, i, { status: 'running', startedAt: iso(), attempts: 0 }),
-      );
-      this.emit('workflow.step.started', { run: active.run, step: step.id });
-      const result = await this.attempt(active, step, i);
-      if (result.ok) {
-        await this.write(active, (r) => {
-          const next = withStep(
-            r,
-            i,
-            { status: 'succeeded', output: result.output, finishedAt: iso() },
-            i + 1,
-          );
-          return withState(next, step.id, { output: result.output });
-        });
-        this.emit('workflow.step.succeeded', { run: active.run, step: step.id });
-        continue;
-      }
-      await this.write(active, (r) =>
-        withStep(r, i, { status: 'failed', error: result.error, finishedAt: iso() }),
-      );
-      this.emit('workflow.step.failed', { run: active.run, step: step.id, error: result.error });
-      if (step.onError === 'continue') {
-        await this.write(active, (r) =>
-          withState({ ...r, currentStep: i + 1 }, step.id, {
-            error: result.error as unknown as JsonObject,
-          }),
-        );
-        continue;
-      }
-      await this.fail(active, i, { ...result.error, step: step.id });
-      return;
+      if (!(await this.step(active, i))) return;
     }
+    await this.complete(active);
+  }
+
+  /**
+   * Runs step `i` of a run (or skips it: done already, or its condition does not hold). Resolves
+   * `false` when the step failed the run (which has then been compensated and recorded).
+   */
+  private async step(active: ActiveRun, i: number): Promise<boolean> {
+    const step = active.run.definition.steps[i];
+    const record = active.run.steps[i];
+    if (record.status === 'succeeded' || record.status === 'skipped') return true;
+    if (step.when && !evaluateCondition(step.when, active.run.state)) {
+      await this.write(active, (r) =>
+        withStep(r, i, { status: 'skipped', finishedAt: iso() }, i + 1),
+      );
+      this.emit('workflow.step.skipped', { run: active.run, step: step.id });
+      return true;
+    }
+    await this.write(active, (r) =>
+      withStep(r, i, { status: 'running', startedAt: iso(), attempts: 0 }),
+    );
+    this.emit('workflow.step.started', { run: active.run, step: step.id });
+    const result = await this.attempt(active, step, i);
+    if (result.ok) {
+      await this.write(active, (r) => {
+        const next = withStep(
+          r,
+          i,
+          { status: 'succeeded', output: result.output, finishedAt: iso() },
+          i + 1,
+        );
+        return withState(next, step.id, { output: result.output });
+      });
+      this.emit('workflow.step.succeeded', { run: active.run, step: step.id });
+      return true;
+    }
+    await this.write(active, (r) =>
+      withStep(r, i, { status: 'failed', error: result.error, finishedAt: iso() }),
+    );
+    this.emit('workflow.step.failed', { run: active.run, step: step.id, error: result.error });
+    if (step.onError === 'continue') {
+      await this.write(active, (r) =>
+        withState({ ...r, currentStep: i + 1 }, step.id, {
+          error: result.error as unknown as JsonObject,
+        }),
+      );
+      return true;
+    }
+    await this.fail(active, i, { ...result.error, step: step.id });
+    return false;
+  }
+
+  private async complete(active: ActiveRun): Promise<void> {
     await this.write(active, (r) => ({
       ...r,
       status: 'succeeded',
@@ -352,6 +373,63 @@ export class PluginWorkflowService implements OnApplicationBootstrap, OnApplicat
       finishedAt: new Date(),
     }));
     this.emit('workflow.run.succeeded', { run: active.run });
+  }
+
+  // ---------------------------------------------------------------- BullMQ executor
+
+  /** Starts the queue and this instance's worker (`workflowQueue` option). */
+  private async startQueue(
+    settings: NonNullable<ResolvedPluginHostOptions['workflowQueue']>,
+  ): Promise<void> {
+    let bullmq: {
+      Queue: new (...args: unknown[]) => QueueLike;
+      Worker: new (...args: unknown[]) => WorkerLike;
+    };
+    try {
+      bullmq = (await import('bullmq')) as unknown as typeof bullmq;
+    } catch {
+      throw new Error(
+        'The workflowQueue option of PluginHostModule needs the `bullmq` package: npm install bullmq',
+      );
+    }
+    const connection = { ...redisOptions(settings.connection), maxRetriesPerRequest: null };
+    const name = settings.name ?? 'plugin-host-workflows';
+    const lockDuration = settings.lockDurationMs ?? 30_000;
+    this.queue = new bullmq.Queue(name, { connection });
+    this.worker = new bullmq.Worker(name, (job: { data: StepJob }) => this.process(job.data), {
+      connection,
+      concurrency: settings.concurrency ?? 10,
+      lockDuration,
+      stalledInterval: Math.max(500, Math.floor(lockDuration / 2)),
+      maxStalledCount: 1_000,
+    });
+    this.worker.on('error', (error: Error) =>
+      this.logger.warn(`Workflow worker: ${error.message}`),
+    );
+  }
+
+  private enqueue(runId: string, step: number): Promise<unknown> {
+    return this.queue!.add('step', { runId, step } satisfies StepJob, {
+      jobId: `${runId}-${step}`,
+      removeOnComplete: 1_000,
+      removeOnFail: 1_000,
+    });
+  }
+
+  /**
+   * One queued step: on whichever instance's worker takes the job. A job whose worker died is handed
+   * to another by BullMQ's stalled-job check and runs its step again; completed steps are skipped.
+   */
+  private async process(job: StepJob): Promise<void> {
+    const run = await this.store.getRun(job.runId);
+    if (!run || TERMINAL.has(run.status) || run.currentStep > job.step) return;
+    const active: ActiveRun = { run, queue: Promise.resolve(), done: Promise.resolve(run) };
+    if (run.status === 'pending') await this.write(active, (r) => ({ ...r, status: 'running' }));
+    const steps = run.definition.steps;
+    if (active.run.currentStep < steps.length && !(await this.step(active, active.run.currentStep)))
+      return;
+    if (active.run.currentStep >= steps.length) await this.complete(active);
+    else await this.enqueue(run.id, active.run.currentStep);
   }
 
   /** Runs one step's capability with its retry policy; never throws for the capability's errors. */
@@ -451,7 +529,8 @@ export class PluginWorkflowService implements OnApplicationBootstrap, OnApplicat
       return;
     }
     for (const run of abandoned) {
-      if (this.active.has(run.id)) continue;
+      // Queued runs are recovered by BullMQ's stalled-job check, not by heartbeats.
+      if (this.active.has(run.id) || run.owner === QUEUE_OWNER) continue;
       const claimed: WorkflowRun = {
         ...run,
         owner: this.host.instanceId,
@@ -497,6 +576,39 @@ export class PluginWorkflowService implements OnApplicationBootstrap, OnApplicat
       this.logger.error(`A listener of ${PLUGIN_HOST_EVENT_PREFIX}.${name} threw: ${error}`);
     }
   }
+}
+
+/** The owner of runs executed through the queue (BullMQ, not heartbeats, recovers them). */
+const QUEUE_OWNER = 'bullmq';
+
+/** A queued step. */
+interface StepJob {
+  runId: string;
+  step: number;
+}
+
+interface QueueLike {
+  add(name: string, data: StepJob, options: object): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+interface WorkerLike {
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  close(force?: boolean): Promise<void>;
+}
+
+/** ioredis options from a `redis://` URL or an options object. */
+function redisOptions(connection: string | Record<string, unknown>): Record<string, unknown> {
+  if (typeof connection !== 'string') return { ...connection };
+  const url = new URL(connection);
+  return {
+    host: url.hostname,
+    port: Number(url.port || 6379),
+    ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
+    ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
+    ...(url.pathname.length > 1 ? { db: Number(url.pathname.slice(1)) } : {}),
+    ...(url.protocol === 'rediss:' ? { tls: {} } : {}),
+  };
 }
 
 function withStep(

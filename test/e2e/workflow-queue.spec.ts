@@ -1,0 +1,80 @@
+import type { INestApplication } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  PluginHostService,
+  PluginWorkflowService,
+  type WorkflowDefinition,
+} from '../../lib/index.js';
+import { createTestApp, DEFAULT_PROVIDERS } from '../src/app.factory.js';
+import { createSqliteDatabase, type TestDatabase } from '../src/databases.js';
+import { waitFor } from '../src/tcp-proxy.js';
+import { effects, WorkflowSteps } from '../src/workflow.fixture.js';
+
+const REDIS = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const LONG: WorkflowDefinition = {
+  name: 'long',
+  steps: [
+    { id: 'create', capability: 'crm.create', with: { email: 'queued@run.x' } },
+    { id: 'wait', capability: 'slowwf.wait', with: { ms: 1_500 } },
+    {
+      id: 'welcome',
+      capability: 'greet.welcome',
+      with: { to: 'queued@run.x', userId: '{{steps.create.output.id}}' },
+    },
+  ],
+};
+
+describe('workflows on the BullMQ executor (real Redis)', () => {
+  let db: TestDatabase;
+  const queue = { connection: REDIS, name: `nph-${randomUUID()}`, lockDurationMs: 1_000 };
+  const boot = (): Promise<INestApplication> =>
+    createTestApp({
+      database: db.options,
+      providers: [...DEFAULT_PROVIDERS, WorkflowSteps],
+      host: { workflows: [LONG], workflowQueue: queue, syncIntervalMs: 0 },
+    });
+  beforeAll(async () => {
+    db = await createSqliteDatabase();
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+  beforeEach(() => effects.reset());
+
+  it('runs steps as jobs and finishes the run', async () => {
+    const app = await boot();
+    try {
+      const run = await app.get(PluginHostService).runWorkflow('long', {});
+      expect(run.status).toBe('succeeded');
+      expect(run.steps.map((s) => s.status)).toEqual(['succeeded', 'succeeded', 'succeeded']);
+      expect(effects.created).toHaveLength(1);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('resumes a run on another worker after its worker dies mid-step, never repeating a completed step', async () => {
+    const first = await boot();
+    const pending = await first.get(PluginHostService).runWorkflow('long', {}, { wait: false });
+    await waitFor(() => effects.slowStarted === 1, 10_000);
+    // The worker dies mid-step: force-closed (its lock is not released), then the app goes away.
+    await (
+      first.get(PluginWorkflowService) as unknown as {
+        worker: { close(force: boolean): Promise<void> };
+      }
+    ).worker.close(true);
+    await first.close();
+
+    const second = await boot();
+    try {
+      const run = await second.get(PluginWorkflowService).waitFor(pending.id, 20_000);
+      expect(run.status).toBe('succeeded');
+      expect(effects.created).toEqual(['queued@run.x']); // step 1 ran once
+      expect(effects.slowStarted).toBe(2); // the interrupted step ran again, on the new worker
+      expect(effects.welcomed).toEqual(['u-1->queued@run.x']);
+    } finally {
+      await second.close();
+    }
+  }, 60_000);
+});
