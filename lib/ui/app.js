@@ -15,6 +15,29 @@ const STRINGS = {
     plugins: 'Plugins',
     navigation: 'Navigation',
     capabilities: 'Capabilities',
+    workflows: 'Workflows',
+    definitions: 'Definitions',
+    recentRuns: 'Recent runs',
+    refresh: 'Refresh',
+    refreshWorkflows: 'Refresh workflows and runs',
+    noWorkflows: 'No workflow is defined.',
+    noRuns: 'No run yet.',
+    workflowsForbidden: 'You may not read workflows.',
+    stepsOf: 'Steps of {0}',
+    src_code: 'code',
+    src_runtime: 'runtime',
+    colRun: 'Run',
+    colWorkflow: 'Workflow',
+    colStatus: 'Status',
+    colStarted: 'Started',
+    colSteps: 'Steps',
+    attempts: 'attempts: {0}',
+    st_pending: 'pending',
+    st_running: 'running',
+    st_succeeded: 'succeeded',
+    st_failed: 'failed',
+    st_skipped: 'skipped',
+    st_compensated: 'compensated',
     audit: 'Audit',
     loading: 'Loading…',
     readOnly: 'Read-only',
@@ -124,6 +147,29 @@ const STRINGS = {
     plugins: 'الإضافات',
     navigation: 'التنقل',
     capabilities: 'القدرات',
+    workflows: 'سير العمل',
+    definitions: 'التعريفات',
+    recentRuns: 'التشغيلات الأخيرة',
+    refresh: 'تحديث',
+    refreshWorkflows: 'تحديث سير العمل والتشغيلات',
+    noWorkflows: 'لا يوجد سير عمل معرّف.',
+    noRuns: 'لا توجد تشغيلات بعد.',
+    workflowsForbidden: 'لا يحق لك قراءة سير العمل.',
+    stepsOf: 'خطوات {0}',
+    src_code: 'في الشيفرة',
+    src_runtime: 'وقت التشغيل',
+    colRun: 'التشغيل',
+    colWorkflow: 'سير العمل',
+    colStatus: 'الحالة',
+    colStarted: 'البدء',
+    colSteps: 'الخطوات',
+    attempts: 'المحاولات: {0}',
+    st_pending: 'قيد الانتظار',
+    st_running: 'قيد التشغيل',
+    st_succeeded: 'نجح',
+    st_failed: 'فشل',
+    st_skipped: 'تم تخطيه',
+    st_compensated: 'تم التعويض',
     audit: 'سجل التدقيق',
     loading: 'جارٍ التحميل…',
     readOnly: 'للقراءة فقط',
@@ -240,6 +286,7 @@ const state = {
   navStatus: '',
   run: null,
   audit: { items: [], next: null, slug: '', action: '', error: '', loaded: false },
+  workflows: { definitions: [], runs: [], error: '', loaded: false },
   live: 'connecting',
   loadError: '',
 };
@@ -453,6 +500,25 @@ async function loadAudit(mode) {
           : errorText(e);
   }
   audit.loaded = true;
+}
+
+/** The workflow definitions and the most recent runs, newest first. */
+async function loadWorkflows() {
+  const workflows = state.workflows;
+  try {
+    const [definitions, page] = await Promise.all([
+      api('GET', 'workflows'),
+      api('GET', 'workflows/runs?limit=20'),
+    ]);
+    workflows.definitions = definitions;
+    workflows.runs = [...page.items].sort(
+      (a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt),
+    );
+    workflows.error = '';
+  } catch (e) {
+    workflows.error = e.status === 403 ? t('workflowsForbidden') : errorText(e);
+  }
+  workflows.loaded = true;
 }
 
 // ------------------------------------------------------------------ live updates
@@ -1250,6 +1316,178 @@ function diffTable(entry) {
   );
 }
 
+const STATUS_BADGE = { succeeded: 'ok', failed: 'error', compensated: 'warn', running: 'warn' };
+
+const statusBadge = (status) =>
+  h('span', { class: `badge ${STATUS_BADGE[status] ?? ''}` }, t(`st_${status}`));
+
+function workflowsView() {
+  const workflows = state.workflows;
+  const locale = state.lang === 'ar' ? 'ar' : 'en';
+  return [
+    heading(t('workflows')),
+    ...notice(),
+    h(
+      'div',
+      { class: 'toolbar' },
+      h(
+        'button',
+        {
+          type: 'button',
+          id: 'workflows-refresh',
+          'aria-label': t('refreshWorkflows'),
+          onclick: () => void loadWorkflows().then(render),
+        },
+        t('refresh'),
+      ),
+    ),
+    workflows.error && h('p', { class: 'note', role: 'status' }, workflows.error),
+    h(
+      'section',
+      { 'aria-labelledby': 'definitions-title' },
+      h('h3', { id: 'definitions-title' }, t('definitions')),
+      workflows.loaded &&
+        !workflows.error &&
+        workflows.definitions.length === 0 &&
+        h('p', {}, t('noWorkflows')),
+      h(
+        'ul',
+        { class: 'workflows' },
+        workflows.definitions.map((w) =>
+          h(
+            'li',
+            { id: `workflow-${w.name}` },
+            h(
+              'p',
+              { class: 'meta' },
+              h('strong', {}, h('code', {}, w.name)),
+              h('span', { class: 'badge', 'data-source': w.source }, t(`src_${w.source}`)),
+              ' ',
+              h('span', { class: 'muted' }, t('version', w.version)),
+            ),
+            w.description && h('p', { class: 'muted desc' }, w.description),
+            h(
+              'ol',
+              { class: 'steps', 'aria-label': t('stepsOf', w.name) },
+              w.steps.map((step) =>
+                h(
+                  'li',
+                  { 'data-step': step.id },
+                  h(
+                    'bdi',
+                    { dir: 'ltr' },
+                    h('code', {}, step.id),
+                    ' → ',
+                    h('code', {}, step.capability),
+                  ),
+                ),
+              ),
+            ),
+          ),
+        ),
+      ),
+    ),
+    h(
+      'section',
+      { 'aria-labelledby': 'runs-title' },
+      h('h3', { id: 'runs-title' }, t('recentRuns')),
+      workflows.loaded &&
+        !workflows.error &&
+        workflows.runs.length === 0 &&
+        h('p', {}, t('noRuns')),
+      workflows.runs.length > 0 &&
+        h(
+          'div',
+          { class: 'scroll' },
+          h(
+            'table',
+            { class: 'runs' },
+            h('caption', { class: 'sr-only' }, t('recentRuns')),
+            h(
+              'thead',
+              {},
+              h(
+                'tr',
+                {},
+                ['colRun', 'colWorkflow', 'colStatus', 'colStarted', 'colSteps'].map((key) =>
+                  h('th', { scope: 'col' }, t(key)),
+                ),
+              ),
+            ),
+            h(
+              'tbody',
+              {},
+              workflows.runs.map((run) =>
+                h(
+                  'tr',
+                  { id: `wf-run-${run.id}`, 'data-run': run.id },
+                  h(
+                    'th',
+                    { scope: 'row' },
+                    h(
+                      'code',
+                      { title: run.id },
+                      run.id.length > 12 ? `${run.id.slice(0, 8)}…` : run.id,
+                    ),
+                  ),
+                  h('td', {}, h('code', {}, run.workflow)),
+                  h(
+                    'td',
+                    { class: 'run-status' },
+                    statusBadge(run.status),
+                    run.error &&
+                      h(
+                        'span',
+                        { class: 'error-text desc' },
+                        h('bdi', { dir: 'ltr' }, `${run.error.code}: ${run.error.message}`),
+                      ),
+                  ),
+                  h(
+                    'td',
+                    {},
+                    h(
+                      'time',
+                      {
+                        datetime: run.createdAt,
+                        title: new Date(run.createdAt).toLocaleString(locale),
+                      },
+                      when(run.createdAt, locale),
+                    ),
+                  ),
+                  h(
+                    'td',
+                    {},
+                    h(
+                      'ol',
+                      { class: 'steps' },
+                      run.steps.map((step) =>
+                        h(
+                          'li',
+                          { 'data-step': step.id },
+                          h('code', {}, step.id),
+                          ' ',
+                          statusBadge(step.status),
+                          ' ',
+                          h('span', { class: 'muted' }, t('attempts', step.attempts)),
+                          step.error &&
+                            h(
+                              'span',
+                              { class: 'error-text desc' },
+                              h('bdi', { dir: 'ltr' }, `${step.error.code}: ${step.error.message}`),
+                            ),
+                        ),
+                      ),
+                    ),
+                  ),
+                ),
+              ),
+            ),
+          ),
+        ),
+    ),
+  ];
+}
+
 function auditView() {
   const audit = state.audit;
   const reload = () => {
@@ -1371,6 +1609,7 @@ const VIEWS = {
   config: configView,
   navigation: navView,
   capabilities: capabilitiesView,
+  workflows: workflowsView,
   audit: auditView,
 };
 
@@ -1416,7 +1655,12 @@ function showRoute(focus) {
   if (state.view !== 'config') state.editor = null;
   state.notice = null;
   const audit = state.audit;
-  const ready = state.view === 'audit' && !audit.loaded ? loadAudit('first') : Promise.resolve();
+  const ready =
+    state.view === 'audit' && !audit.loaded
+      ? loadAudit('first')
+      : state.view === 'workflows'
+        ? loadWorkflows()
+        : Promise.resolve();
   void ready.then(() => {
     render();
     if (focus) byId('view-title')?.focus();

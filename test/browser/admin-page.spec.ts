@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { PluginHostService } from '../../lib/index.js';
+import { DEFAULT_PROVIDERS } from '../src/app.factory.js';
 import {
   launchChromium,
   openPage,
@@ -11,6 +12,8 @@ import {
   startApp,
   type RunningApp,
 } from '../src/browser.js';
+import { VaultPlugin } from '../src/plugins.fixture.js';
+import { ONBOARDING, WorkflowSteps } from '../src/workflow.fixture.js';
 
 const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 
@@ -22,6 +25,29 @@ async function open(hash = '', options: Parameters<typeof openPage>[3] = {}) {
   const page = await openPage(browser, running.page, hash, options);
   pages.push(page);
   return page;
+}
+
+/** axe-core's serious and critical violations in the page as it is now. */
+async function seriousViolations(page: Page): Promise<string[]> {
+  await page.addScriptTag({ path: AXE });
+  return page.evaluate(async () => {
+    const result = await (
+      window as unknown as {
+        axe: {
+          run(): Promise<{
+            violations: Array<{
+              id: string;
+              impact: string;
+              nodes: Array<{ target: string[] }>;
+            }>;
+          }>;
+        };
+      }
+    ).axe.run();
+    return result.violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+  });
 }
 
 const navSlugs = async () =>
@@ -344,6 +370,52 @@ describe('capabilities', () => {
   });
 });
 
+describe('workflows', () => {
+  it('lists definitions with their steps and recent runs with per-step status', async () => {
+    await running.app.close();
+    running = await startApp({
+      providers: [...DEFAULT_PROVIDERS, VaultPlugin, WorkflowSteps],
+      host: { workflows: [ONBOARDING] },
+    });
+    const run = await running.api('POST', 'workflows/onboarding/run', { email: 'ada@example.com' });
+    expect(run.status).toBe('succeeded');
+    const page = await open('#workflows', { bypassCSP: true });
+    const definition = page.locator('#workflow-onboarding');
+    await definition.waitFor();
+    expect(await definition.locator('.meta').textContent()).toContain('code');
+    expect(await definition.textContent()).toContain('Create the user, then welcome them');
+    expect(await definition.locator('ol.steps li').allTextContents()).toEqual([
+      'create → crm.create',
+      'welcome → greet.welcome',
+    ]);
+    const row = page.locator(`#wf-run-${run.id}`);
+    expect(await row.locator('.run-status').textContent()).toBe('succeeded');
+    expect(await row.locator('td >> nth=0').textContent()).toBe('onboarding');
+    expect(await row.locator('ol.steps li').allTextContents()).toEqual([
+      'create succeeded attempts: 1',
+      'welcome succeeded attempts: 1',
+    ]);
+    // A second run, after the page opened, appears on top with Refresh, focus kept on the button.
+    const second = await running.api('POST', 'workflows/onboarding/run', {
+      email: 'bob@example.com',
+    });
+    await page.focus('#workflows-refresh');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(
+      (id) => document.querySelector('table.runs tbody tr')?.getAttribute('data-run') === id,
+      second.id,
+    );
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('workflows-refresh');
+    expect(await page.locator('table.runs tbody tr').count()).toBe(2);
+    expect(await seriousViolations(page), 'workflows').toEqual([]);
+    await page.click('button[data-lang="ar"]');
+    await page.waitForFunction(() => document.documentElement.dir === 'rtl');
+    expect(await page.textContent('#view-title')).toBe('سير العمل');
+    expect(await row.locator('.run-status').textContent()).toBe('نجح');
+    expect(await seriousViolations(page), 'workflows arabic').toEqual([]);
+  });
+});
+
 describe('audit', () => {
   it('lists changes newest first with actor and a before/after diff', async () => {
     await running.api('POST', 'plugins/newsletter/configure', { from: 'hello@example.com' });
@@ -372,28 +444,9 @@ describe('accessibility', () => {
   it('axe-core finds no serious or critical violations in any view, in English and Arabic', async () => {
     const page = await open('', { bypassCSP: true });
     const check = async (label: string) => {
-      await page.addScriptTag({ path: AXE });
-      const violations = await page.evaluate(async () => {
-        const result = await (
-          window as unknown as {
-            axe: {
-              run(): Promise<{
-                violations: Array<{
-                  id: string;
-                  impact: string;
-                  nodes: Array<{ target: string[] }>;
-                }>;
-              }>;
-            };
-          }
-        ).axe.run();
-        return result.violations
-          .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-          .map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-      });
-      expect(violations, label).toEqual([]);
+      expect(await seriousViolations(page), label).toEqual([]);
     };
-    for (const view of ['config', 'navigation', 'capabilities', 'audit', 'plugins']) {
+    for (const view of ['config', 'navigation', 'capabilities', 'workflows', 'audit', 'plugins']) {
       await page.evaluate(
         (hash) => (location.hash = hash),
         view === 'config' ? 'config/vault' : view,
@@ -416,7 +469,7 @@ describe('accessibility', () => {
   it('works with the keyboard alone, in a logical order, with a visible focus', async () => {
     const page = await open();
     const stops: string[] = [];
-    for (let i = 0; i < 9; i++) {
+    for (let i = 0; i < 10; i++) {
       await page.keyboard.press('Tab');
       stops.push(
         await page.evaluate(() => {
@@ -432,6 +485,7 @@ describe('accessibility', () => {
       '#plugins',
       '#navigation',
       '#capabilities',
+      '#workflows',
       '#audit',
       'filter',
       'enabled-analytics',
