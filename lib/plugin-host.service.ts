@@ -258,6 +258,11 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
     return value === undefined ? fallback : (value as T);
   }
 
+  /** Whether a capability is registered under `slug` (a single Map lookup). */
+  hasCapability(slug: string): boolean {
+    return this.registry.getCapability(slug) !== undefined;
+  }
+
   /** Every registered capability with its owner and whether it may run now, sorted by slug. */
   capabilities(): CapabilityInfo[] {
     const list: CapabilityInfo[] = [];

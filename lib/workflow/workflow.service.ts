@@ -554,7 +554,7 @@ export class PluginWorkflowService implements OnApplicationBootstrap, OnApplicat
   private validate(definition: unknown): asserts definition is WorkflowDefinition {
     assertWorkflowDefinition(
       definition,
-      (slug) => this.host.capabilities().some((c) => c.slug === slug),
+      (slug) => this.host.hasCapability(slug),
       this.options.maxJsonDepth,
     );
   }

@@ -5,6 +5,7 @@ import { Test } from '@nestjs/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { PluginHostModule } from '../../lib/index.js';
 import { DEFAULT_PROVIDERS } from '../src/app.factory.js';
+import { PLUGIN_FIELDS } from '../src/http-assertions.js';
 
 const BASE = '/api/plugin-host';
 const ROUTES: Array<[string, string, number, string[]]> = [
@@ -76,19 +77,7 @@ describe('OpenAPI document', () => {
       string,
       { properties: object; required?: string[] }
     >;
-    expect(Object.keys(schemas.PluginResponse.properties).sort()).toEqual([
-      'config',
-      'createdAt',
-      'enabled',
-      'kind',
-      'labelAr',
-      'labelEn',
-      'nav',
-      'slug',
-      'sort',
-      'updatedAt',
-      'version',
-    ]);
+    expect(Object.keys(schemas.PluginResponse.properties).sort()).toEqual(PLUGIN_FIELDS);
     expect(schemas.RegisterPluginDto.required).toContain('slug');
     expect(Object.keys(schemas.ReorderPluginsDto.properties)).toEqual(['slugs']);
     expect(Object.keys(schemas.ErrorResponse.properties)).toEqual(

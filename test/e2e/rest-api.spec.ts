@@ -13,39 +13,12 @@ import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { PluginHostModuleForRootOptions } from '../../lib/index.js';
 import { createTestApp } from '../src/app.factory.js';
+import { expectError, STORE_SETUPS, PLUGIN_FIELDS } from '../src/http-assertions.js';
 
 const BASE = '/api/plugin-host';
 
 /** Order of the fixture plugins at boot: sort 0 (analytics, billing, ops by slug), then 10, 20. */
 const BOOT_ORDER = ['analytics', 'billing', 'ops', 'newsletter', 'mail'];
-
-const PLUGIN_FIELDS = [
-  'config',
-  'createdAt',
-  'enabled',
-  'kind',
-  'labelAr',
-  'labelEn',
-  'nav',
-  'slug',
-  'sort',
-  'updatedAt',
-  'version',
-];
-
-const setups = [
-  { name: 'the memory store', sqlite: false },
-  { name: 'SQLite (better-sqlite3)', sqlite: true },
-];
-
-/** Asserts the JSON error body every failing route must answer. */
-function expectError(res: request.Response, status: number, code: string): void {
-  expect(res.status).toBe(status);
-  expect(res.headers['content-type']).toMatch(/application\/json/);
-  expect(res.body).toMatchObject({ statusCode: status, code });
-  expect(typeof res.body.message).toBe('string');
-  expect(res.body.message.length).toBeGreaterThan(0);
-}
 
 /** Passes only when the request carries `x-admin: yes`. */
 @Injectable()
@@ -58,7 +31,7 @@ class AdminHeaderGuard implements CanActivate {
   }
 }
 
-describe.each(setups)('REST API on $name', ({ sqlite }) => {
+describe.each(STORE_SETUPS)('REST API on $name', ({ sqlite }) => {
   const opened: Array<{ app: INestApplication; dir?: string }> = [];
 
   async function boot(host?: PluginHostModuleForRootOptions): Promise<INestApplication> {

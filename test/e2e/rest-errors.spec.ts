@@ -6,22 +6,9 @@ import { join } from 'node:path';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createTestApp } from '../src/app.factory.js';
+import { expectError, STORE_SETUPS } from '../src/http-assertions.js';
 
 const BASE = '/api/plugin-host';
-
-const setups = [
-  { name: 'the memory store', sqlite: false },
-  { name: 'SQLite (better-sqlite3)', sqlite: true },
-];
-
-/** Asserts the JSON error body every failing route must answer. */
-function expectError(res: request.Response, status: number, code: string): void {
-  expect(res.status).toBe(status);
-  expect(res.headers['content-type']).toMatch(/application\/json/);
-  expect(res.body).toMatchObject({ statusCode: status, code });
-  expect(typeof res.body.message).toBe('string');
-  expect(res.body.message.length).toBeGreaterThan(0);
-}
 
 /** Fails if a request managed to write onto `Object.prototype` in this process. */
 function expectNoPollution(): void {
@@ -43,7 +30,7 @@ const BAD_SLUGS: Array<[string, string]> = [
 
 type Send = (slug: string) => request.Test;
 
-describe.each(setups)('REST errors on $name', ({ sqlite }) => {
+describe.each(STORE_SETUPS)('REST errors on $name', ({ sqlite }) => {
   const opened: Array<{ app: INestApplication; dir?: string }> = [];
   let app: INestApplication;
 
