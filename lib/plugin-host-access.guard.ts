@@ -9,7 +9,11 @@ import {
 } from '@nestjs/common';
 import { ModuleRef, Reflector } from '@nestjs/core';
 import { isObservable, lastValueFrom } from 'rxjs';
-import { PLUGIN_HOST_ACTION_METADATA } from './plugin-host.constants.js';
+import {
+  PLUGIN_HOST_ACTION_METADATA,
+  PLUGIN_HOST_JSON_API_METADATA,
+} from './plugin-host.constants.js';
+import { acceptJsonTransport, type HttpRequest } from './http-body.util.js';
 import { PLUGIN_HOST_RESOLVED_OPTIONS } from './plugin-host.module-definition.js';
 import type {
   PluginHostAction,
@@ -17,14 +21,23 @@ import type {
 } from './interfaces/plugin-host-options.interface.js';
 import { MESSAGES } from './plugin-host.messages.js';
 
+interface GuardedRoute {
+  action: PluginHostAction;
+  /** A route of the JSON API (the REST controller), where the transport rules apply. */
+  jsonApi: boolean;
+}
+
 /**
  * The single guard on the REST API. It runs the configured `guards` (all must pass), or without any
  * applies the default policy (reads open, everything else 403 unless `allowAnonymous`), then asks
- * `authorize` about the route's action and slug.
+ * `authorize` about the route's action and slug; on the JSON API's routes it then applies the
+ * transport rules ({@link acceptJsonTransport}). One guard, synchronous when nothing needs waiting
+ * for: each guard and each await is a measurable share of the run route's cost.
  */
 @Injectable()
 export class PluginHostAccessGuard implements CanActivate, OnModuleInit {
   private guards: CanActivate[] = [];
+  private readonly routes = new WeakMap<object, GuardedRoute>();
 
   constructor(
     @Inject(PLUGIN_HOST_RESOLVED_OPTIONS) private readonly options: ResolvedPluginHostOptions,
@@ -36,29 +49,63 @@ export class PluginHostAccessGuard implements CanActivate, OnModuleInit {
     this.guards = await Promise.all(this.options.guards.map((guard) => this.instantiate(guard)));
   }
 
-  async canActivate(context: ExecutionContext): Promise<boolean> {
-    const action =
-      this.reflector.get<PluginHostAction | undefined>(
-        PLUGIN_HOST_ACTION_METADATA,
-        context.getHandler(),
-      ) ?? 'read';
-    if (this.guards.length > 0) {
-      for (const guard of this.guards) {
-        const verdict = guard.canActivate(context);
-        const allowed = isObservable(verdict) ? await lastValueFrom(verdict) : await verdict;
-        if (!allowed) throw new ForbiddenException('Forbidden resource');
-      }
-    } else if (action !== 'read' && !this.options.allowAnonymous) {
+  canActivate(context: ExecutionContext): boolean | Promise<boolean> {
+    const route = this.routeOf(context);
+    if (this.guards.length > 0) return this.throughGuards(context, route);
+    if (route.action !== 'read' && !this.options.allowAnonymous) {
       throw new ForbiddenException(MESSAGES.forbiddenAnonymous);
     }
-    if (this.options.authorize) {
-      const request = context.switchToHttp().getRequest<{ params?: Record<string, string> }>();
-      const slug = request.params?.slug;
-      if (!(await this.options.authorize({ action, slug, request }))) {
-        throw new ForbiddenException(MESSAGES.forbiddenAction(action, slug));
-      }
+    // Synchronous when there is nothing to wait for: the run route pays for every await.
+    if (this.options.authorize) return this.authorized(context, route);
+    return route.jsonApi ? this.transport(context) : true;
+  }
+
+  /** What the guard needs to know about a route, read once from its metadata. */
+  private routeOf(context: ExecutionContext): GuardedRoute {
+    const handler = context.getHandler();
+    let route = this.routes.get(handler);
+    if (route === undefined) {
+      route = {
+        action:
+          this.reflector.get<PluginHostAction | undefined>(PLUGIN_HOST_ACTION_METADATA, handler) ??
+          'read',
+        jsonApi:
+          this.reflector.get<boolean | undefined>(
+            PLUGIN_HOST_JSON_API_METADATA,
+            context.getClass(),
+          ) === true,
+      };
+      this.routes.set(handler, route);
     }
-    return true;
+    return route;
+  }
+
+  private async throughGuards(context: ExecutionContext, route: GuardedRoute): Promise<boolean> {
+    for (const guard of this.guards) {
+      const verdict = guard.canActivate(context);
+      const allowed = isObservable(verdict) ? await lastValueFrom(verdict) : await verdict;
+      if (!allowed) throw new ForbiddenException('Forbidden resource');
+    }
+    if (this.options.authorize) return this.authorized(context, route);
+    return route.jsonApi ? this.transport(context) : true;
+  }
+
+  private async authorized(context: ExecutionContext, route: GuardedRoute): Promise<boolean> {
+    const { action, jsonApi } = route;
+    const request = context.switchToHttp().getRequest<{ params?: Record<string, string> }>();
+    const slug = request.params?.slug;
+    if (!(await this.options.authorize!({ action, slug, request }))) {
+      throw new ForbiddenException(MESSAGES.forbiddenAction(action, slug));
+    }
+    return jsonApi ? this.transport(context) : true;
+  }
+
+  /** After access: the JSON API's transport rules (413, 415, `+json` bodies). */
+  private transport(context: ExecutionContext): true | Promise<true> {
+    return acceptJsonTransport(
+      context.switchToHttp().getRequest<HttpRequest>(),
+      this.options.maxBodyBytes,
+    );
   }
 
   /**

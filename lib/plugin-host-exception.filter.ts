@@ -49,7 +49,7 @@ const CODE_BY_STATUS: Record<number, string> = {
 
 /**
  * Messages of the errors the HTTP transport raises before any handler runs (body parsing, media type),
- * the same whichever adapter and whichever layer (parser, fallback, interceptor) detects them.
+ * the same whichever adapter and whichever layer (parser, fallback, guard) detects them.
  */
 export const TRANSPORT_MESSAGES = {
   notJson: 'The request body is not valid JSON.',

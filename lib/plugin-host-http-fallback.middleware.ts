@@ -2,7 +2,7 @@ import { HttpException, Inject, Injectable, type OnModuleInit } from '@nestjs/co
 import { AbstractHttpAdapter, ApplicationConfig, HttpAdapterHost } from '@nestjs/core';
 import type { IncomingMessage } from 'node:http';
 import { pipeline, Transform, type Readable } from 'node:stream';
-import type { TextDecoder } from 'node:util';
+import { TextDecoder } from 'node:util';
 import { PLUGIN_HOST_EXTRAS } from './plugin-host.constants.js';
 import type { PluginHostModuleExtras } from './interfaces/plugin-host-options.interface.js';
 import { PluginHostBodyPipe } from './plugin-host-body.pipe.js';
@@ -14,12 +14,12 @@ import {
 } from './plugin-host-exception.filter.js';
 import {
   bodyDecompressor,
+  header,
   jsonTextDecoder,
   parseJsonBody,
-} from './plugin-host-http.interceptor.js';
+  type Headers,
+} from './http-body.util.js';
 import { PluginValidationError } from './plugin-host.errors.js';
-
-type Headers = Record<string, string | string[] | undefined>;
 
 type ErrorMiddleware = (
   error: unknown,
@@ -35,6 +35,7 @@ interface FastifyRequestLike {
   headers: Headers;
   is404?: boolean;
   additionalHeaders?: Headers;
+  body?: unknown;
 }
 type Done = (error?: Error | null, payload?: Readable) => void;
 interface FastifyLike {
@@ -72,6 +73,9 @@ interface JsonSide {
   raised: WeakSet<object>;
 }
 
+/** Decodes as Express's body parser does for UTF-8 (a byte order mark is dropped). */
+const UTF8 = new TextDecoder('utf-8');
+
 /**
  * Gives what happens outside the controller on the module's path the same `{ statusCode, code,
  * message }` shape as every other error, the same on Express and Fastify: body-parser rejections
@@ -83,7 +87,7 @@ interface JsonSide {
  * - Fastify: the error and not-found handlers Nest installs are wrapped, and a `preParsing` hook makes
  *   Fastify read bodies as Express does: JSON decoded as Express decodes it (encodings, charsets) and
  *   checked as Express parses it, and every other body (empty JSON, `+json`, text, unknown types)
- *   left to the guard and the interceptor instead of Fastify's parsers. A JSON body Fastify alone
+ *   left to the guard's transport rules instead of Fastify's parsers. A JSON body Fastify alone
  *   refuses (`__proto__`, which Express parses and the body pipe refuses) gets Express's answer.
  */
 @Injectable()
@@ -119,8 +123,9 @@ export class PluginHostHttpFallback implements OnModuleInit {
 
   private onFastify(adapter: AbstractHttpAdapter, base: string): void {
     const fastify = adapter.getInstance<FastifyLike>();
-    // Requests between `preParsing` and `preValidation`: an error then comes from body parsing.
-    const parsing = new WeakSet<object>();
+    // Requests between `preParsing` and `preValidation`: an error then comes from body parsing. The
+    // value holds the raw bytes of a body Fastify reads undecoded (see `received`), else null.
+    const parsing = new WeakMap<object, Buffer[] | null>();
     // Headers hidden from Fastify's parser, with what to restore.
     const hidden = new WeakMap<object, Headers | undefined>();
     const side: JsonSide = { parsed: new WeakMap(), raised: new WeakSet() };
@@ -130,9 +135,26 @@ export class PluginHostHttpFallback implements OnModuleInit {
       hidden.delete(request);
     };
 
+    // The common case needs no decoding: Fastify reads the body itself and the raw bytes are kept on
+    // the side for `preValidation` and `parseErrorBody`. (A Transform and pipeline per request cost
+    // the run route a third of its throughput on Fastify.)
+    const received = (request: FastifyRequestLike, payload: Readable): Readable => {
+      const chunks: Buffer[] = [];
+      payload.on('data', (chunk: Buffer) => chunks.push(chunk));
+      parsing.set(request.raw, chunks);
+      return payload;
+    };
+
     fastify.addHook('preParsing', (request, _reply, payload, done) => {
       if (!isUnder(request.raw.url, base)) return done(null, payload);
-      parsing.add(request.raw);
+      if (
+        request.headers['content-type'] === 'application/json' &&
+        Number(request.headers['content-length']) > 0 &&
+        isPlainJson(request.headers, 'application/json')
+      ) {
+        return done(null, received(request, payload));
+      }
+      parsing.set(request.raw, null);
       const contentType = header(request.headers, 'content-type');
       const type = contentType.split(';')[0].trim().toLowerCase();
       const empty =
@@ -142,6 +164,8 @@ export class PluginHostHttpFallback implements OnModuleInit {
         return done(null, payload);
       }
       if (type === 'application/json' && !empty) {
+        if (isPlainJson(request.headers, contentType))
+          return done(null, received(request, payload));
         try {
           const decoding: JsonDecoding = {
             text: jsonTextDecoder(contentType),
@@ -156,7 +180,7 @@ export class PluginHostHttpFallback implements OnModuleInit {
       }
       // Express's parser reads JSON and forms only, and an empty JSON body as `{}`; Fastify refuses
       // an empty JSON body, parses text/plain and answers 415 for unknown types before routing.
-      // Hiding the body headers from its parser leaves these bodies to the guard and interceptor, as
+      // Hiding the body headers from its parser leaves these bodies to the guard's transport rules, as
       // on Express; `preValidation` puts the headers back before any of the module's code runs.
       hidden.set(request, request.additionalHeaders);
       request.headers = {
@@ -168,6 +192,13 @@ export class PluginHostHttpFallback implements OnModuleInit {
       done(null, payload);
     });
     fastify.addHook('preValidation', (request, _reply, done) => {
+      const chunks = parsing.get(request.raw);
+      if (chunks && !isObject(request.body)) {
+        // Fastify parses any JSON value; Express's strict parser takes objects and arrays only.
+        const refusal = new PluginValidationError(TRANSPORT_MESSAGES.notObject);
+        side.raised.add(refusal);
+        return done(refusal);
+      }
       parsing.delete(request.raw);
       restore(request);
       done();
@@ -215,6 +246,15 @@ export class PluginHostHttpFallback implements OnModuleInit {
         };
       }
       if (code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
+        const received = parsing.get(request.raw);
+        if (received && !side.parsed.has(request.raw)) {
+          // A body Fastify read undecoded (see `isPlainJson`): parsed as Express parses it.
+          try {
+            side.parsed.set(request.raw, parseJsonBody(UTF8.decode(Buffer.concat(received))));
+          } catch (refusal) {
+            return knownErrorBody(refusal);
+          }
+        }
         // Only valid JSON gets this far (see `decodeJson`): Fastify refused `__proto__` or
         // `constructor.prototype`, which Express parses; the route's body pipe then refuses them.
         if (request.is404) return notFound(adapter, request);
@@ -232,7 +272,7 @@ export class PluginHostHttpFallback implements OnModuleInit {
         error.getStatus() === 400;
       if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || formRefused) {
         // Express parses a form (dropping `__proto__`, which Nest's Fastify parser refuses) and
-        // the interceptor refuses it with 415.
+        // the guard's transport rules refuse it with 415.
         if (request.is404) return notFound(adapter, request);
         return {
           statusCode: 415,
@@ -299,20 +339,38 @@ function decodeJson(
   return decoded;
 }
 
+/**
+ * A JSON body Fastify can read as it is: UTF-8 (declared or by default), not compressed, of a
+ * declared length. Anything else goes through `decodeJson`.
+ */
+function isPlainJson(headers: Headers, contentType: string): boolean {
+  if (headers['content-length'] === undefined || headers['transfer-encoding'] !== undefined) {
+    return false;
+  }
+  const encoding = header(headers, 'content-encoding').trim().toLowerCase();
+  if (encoding !== '' && encoding !== 'identity') return false;
+  const semicolon = contentType.indexOf(';');
+  if (semicolon === -1) return true;
+  const charset = /;\s*charset\s*=\s*"?([^";\s]*)"?\s*$/i.exec(contentType)?.[1]?.toLowerCase();
+  return charset === 'utf-8';
+}
+
+function isObject(value: unknown): boolean {
+  return typeof value === 'object' && value !== null;
+}
+
 function notFound(adapter: AbstractHttpAdapter, request: unknown): PluginHostErrorBody {
   const method = String(adapter.getRequestMethod(request) ?? '');
   const path = String(adapter.getRequestUrl(request) ?? '').split('?')[0];
   return { statusCode: 404, code: 'NOT_FOUND', message: `No route ${method} ${path}.` };
 }
 
+/** Whether a request URL is `base` or below it. Runs for every request of the app on Fastify. */
 function isUnder(url: unknown, base: string): boolean {
-  const path = String(url ?? '').split('?')[0];
-  return base === '/' || path === base || path.startsWith(`${base}/`);
-}
-
-function header(headers: Headers, name: string): string {
-  const value = headers[name];
-  return Array.isArray(value) ? value.join(', ') : (value ?? '');
+  if (base === '/') return true;
+  if (typeof url !== 'string' || !url.startsWith(base)) return false;
+  const next = url.charCodeAt(base.length);
+  return Number.isNaN(next) || next === 0x2f /* / */ || next === 0x3f; /* ? */
 }
 
 function joinPath(...parts: string[]): string {

@@ -4,6 +4,8 @@ export const CAPABILITY_METADATA = 'plugin-host:capability';
 export const HOSTED_PLUGIN_METADATA = 'plugin-host:hosted-plugin';
 /** Metadata key naming the action a REST route performs (used by the access guard). */
 export const PLUGIN_HOST_ACTION_METADATA = 'plugin-host:action';
+/** On a controller whose routes take JSON bodies only (415/413 and `+json` bodies read by the guard). */
+export const PLUGIN_HOST_JSON_API_METADATA = 'plugin-host:json-api';
 
 /** Injection token of the resolved {@link PluginStore}. */
 export const PLUGIN_STORE = Symbol('PLUGIN_HOST_STORE');

@@ -45,8 +45,11 @@ import type {
 } from './workflow/workflow.interface.js';
 import { PluginHostAccessGuard } from './plugin-host-access.guard.js';
 import { PluginHostBodyPipe } from './plugin-host-body.pipe.js';
-import { PluginHostHttpInterceptor } from './plugin-host-http.interceptor.js';
-import { PLUGIN_HOST_ACTION_METADATA } from './plugin-host.constants.js';
+import { PluginHostETagInterceptor } from './plugin-host-etag.interceptor.js';
+import {
+  PLUGIN_HOST_ACTION_METADATA,
+  PLUGIN_HOST_JSON_API_METADATA,
+} from './plugin-host.constants.js';
 import {
   CapabilityFailedError,
   PluginHostError,
@@ -58,6 +61,9 @@ import { assertCapabilitySlug, assertPluginSlug } from './slug.util.js';
 
 /** Marks the action a route performs, for the access guard and `authorize`. */
 const Action = (action: PluginHostAction) => SetMetadata(PLUGIN_HOST_ACTION_METADATA, action);
+
+/** On routes that answer with one plugin: its version as the `ETag`. */
+const WithETag = () => UseInterceptors(PluginHostETagInterceptor);
 
 const dto = new ValidationPipe({
   whitelist: true,
@@ -87,7 +93,7 @@ export interface PluginHostDashboard {
  * through a subclass carrying `@Controller(path)`; this class itself has no route prefix.
  */
 @UseGuards(PluginHostAccessGuard)
-@UseInterceptors(PluginHostHttpInterceptor)
+@SetMetadata(PLUGIN_HOST_JSON_API_METADATA, true)
 @UseFilters(PluginHostExceptionFilter)
 export class PluginHostController {
   private readonly logger = new Logger('PluginHost');
@@ -95,6 +101,7 @@ export class PluginHostController {
   constructor(
     private readonly host: PluginHostService,
     @Inject(PLUGIN_HOST_RESOLVED_OPTIONS) private readonly options: ResolvedPluginHostOptions,
+    private readonly bodyPipe: PluginHostBodyPipe,
   ) {}
 
   @Get('plugins')
@@ -105,12 +112,14 @@ export class PluginHostController {
 
   @Get('plugins/:slug')
   @Action('read')
+  @WithETag()
   get(@Param('slug') slug: string): Plugin {
     return this.host.redact(this.host.get(slug));
   }
 
   @Post('plugins')
   @Action('register')
+  @WithETag()
   async register(
     @Body(PluginHostBodyPipe, dto) body: RegisterPluginDto,
     @Req() request: unknown,
@@ -122,6 +131,7 @@ export class PluginHostController {
 
   @Patch('plugins/:slug')
   @Action('update')
+  @WithETag()
   async update(
     @Param('slug') slug: string,
     @Body(PluginHostBodyPipe, dto) body: UpdatePluginDto,
@@ -148,6 +158,7 @@ export class PluginHostController {
 
   @Post('plugins/:slug/toggle')
   @Action('toggle')
+  @WithETag()
   @HttpCode(200)
   async toggle(
     @Param('slug') slug: string,
@@ -163,6 +174,7 @@ export class PluginHostController {
 
   @Post('plugins/:slug/configure')
   @Action('configure')
+  @WithETag()
   @HttpCode(200)
   async configure(
     @Param('slug') slug: string,
@@ -319,10 +331,14 @@ export class PluginHostController {
   @HttpCode(200)
   async run(
     @Param('slug') slug: string,
-    @Body(PluginHostBodyPipe) input: Record<string, unknown>,
+    @Body() body: unknown,
     @Req() request: unknown,
   ): Promise<{ output: unknown }> {
-    assertCapabilitySlug(slug);
+    // A registered slug was checked when it was registered.
+    if (!this.host.hasCapability(slug)) assertCapabilitySlug(slug);
+    // The body pipe's rules, applied here rather than through Nest's (async) pipe machinery: this is
+    // the route every capability call over HTTP takes.
+    const input = this.bodyPipe.transform(body);
     try {
       const output = await this.host.runCapability(slug, input, {
         request,

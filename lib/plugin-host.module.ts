@@ -11,7 +11,7 @@ import type {
 import type { PluginStore } from './interfaces/plugin-store.interface.js';
 import { PluginHostAccessGuard } from './plugin-host-access.guard.js';
 import { PluginHostBodyPipe } from './plugin-host-body.pipe.js';
-import { PluginHostHttpInterceptor } from './plugin-host-http.interceptor.js';
+import { PluginHostETagInterceptor } from './plugin-host-etag.interceptor.js';
 import { PluginHostHttpFallback } from './plugin-host-http-fallback.middleware.js';
 import { PLUGIN_HOST_EXTRAS, PLUGIN_STORE } from './plugin-host.constants.js';
 import { PluginHostController } from './plugin-host.controller.js';
@@ -68,7 +68,7 @@ import { TypeOrmPluginStore } from './stores/typeorm-plugin.store.js';
     PluginHostMetadataAccessor,
     PluginHostAccessGuard,
     PluginHostBodyPipe,
-    PluginHostHttpInterceptor,
+    PluginHostETagInterceptor,
     PluginHostHttpFallback,
     PluginHostExceptionFilter,
     {

@@ -398,49 +398,61 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
     return this.registry.getCapability(slug)?.timeoutMs ?? this.options.capabilityTimeoutMs;
   }
 
-  /** A run with a deadline and/or a caller's signal: `ctx.signal` aborts on either. */
-  private async runGuarded<TOut>(
+  /**
+   * A run with a deadline and/or a caller's signal: the run rejects on either, and `ctx.signal`
+   * aborts with it. The context's AbortController is only created when the capability reads
+   * `ctx.signal` (most never do): one per request cost the REST run route several percent of its
+   * throughput.
+   */
+  private runGuarded<TOut>(
     capability: RegisteredCapability,
     plugin: Plugin,
     input: unknown,
     options: RunCapabilityOptions,
   ): Promise<TOut> {
-    const controller = new AbortController();
     const caller = options.signal;
-    if (caller?.aborted) throw caller.reason;
-    const forward = () => controller.abort(caller!.reason);
-    caller?.addEventListener('abort', forward, { once: true });
-    const ctx = new Context(this, capability.slug, plugin, {
-      ...options,
-      signal: controller.signal,
-    });
-    if (ctx.depth > MAX_CAPABILITY_DEPTH) throw new CapabilityLoopError(capability.slug, ctx.depth);
-    const timeoutMs = options.timeoutMs;
-    const timer =
-      timeoutMs !== undefined && timeoutMs > 0 && Number.isFinite(timeoutMs)
-        ? setTimeout(
-            () => controller.abort(new CapabilityTimeoutError(capability.slug, timeoutMs)),
-            timeoutMs,
-          )
-        : undefined;
-    const aborted = new Promise<never>((_, reject) => {
-      controller.signal.addEventListener('abort', () => reject(controller.signal.reason), {
-        once: true,
-      });
-    });
-    const started = performance.now();
-    try {
-      return await Promise.race([
-        Promise.resolve().then(() => capability.handler(input, ctx) as TOut),
-        aborted,
-      ]);
-    } catch (error) {
-      this.failed(capability, ctx, error, started);
-      throw error;
-    } finally {
-      clearTimeout(timer);
-      caller?.removeEventListener('abort', forward);
+    if (caller?.aborted) return Promise.reject(caller.reason);
+    const guard = new RunGuard();
+    const ctx = new Context(this, capability.slug, plugin, options, guard);
+    if (ctx.depth > MAX_CAPABILITY_DEPTH) {
+      return Promise.reject(new CapabilityLoopError(capability.slug, ctx.depth));
     }
+    const started = performance.now();
+    const timeoutMs = options.timeoutMs;
+    return new Promise<TOut>((resolve, reject) => {
+      const timer =
+        timeoutMs !== undefined && timeoutMs > 0 && Number.isFinite(timeoutMs)
+          ? setTimeout(
+              () => guard.abort(new CapabilityTimeoutError(capability.slug, timeoutMs)),
+              timeoutMs,
+            )
+          : undefined;
+      const forward = caller === undefined ? undefined : () => guard.abort(caller.reason);
+      if (forward) caller!.addEventListener('abort', forward, { once: true });
+      const settle = (): boolean => {
+        if (guard.settled) return false;
+        guard.settled = true;
+        clearTimeout(timer);
+        if (forward) caller!.removeEventListener('abort', forward);
+        return true;
+      };
+      const fail = (error: unknown) => {
+        if (!settle()) return;
+        this.failed(capability, ctx, error, started);
+        reject(error);
+      };
+      guard.onAbort = fail;
+      let result: unknown;
+      try {
+        result = capability.handler(input, ctx);
+      } catch (error) {
+        fail(error);
+        return;
+      }
+      Promise.resolve(result).then((value) => {
+        if (settle()) resolve(value as TOut);
+      }, fail);
+    });
   }
 
   /** Whether a `plugin-host.capability.failed` listener exists (wildcards and onAny count). */
@@ -1139,21 +1151,52 @@ type RunUntyped = <TIn, TOut>(
 ) => Promise<TOut>;
 
 /** The context handed to a capability; `run` chains to other capabilities. */
+/**
+ * The deadline and caller's signal of a guarded run. Its AbortController exists only once
+ * `ctx.signal` is read; an abort before that is remembered and applied when it is.
+ */
+class RunGuard {
+  settled = false;
+  onAbort?: (reason: unknown) => void;
+  #controller?: AbortController;
+  #aborted = false;
+  #reason: unknown;
+
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.#aborted) this.#controller.abort(this.#reason);
+    }
+    return this.#controller.signal;
+  }
+
+  abort(reason: unknown): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.#reason = reason;
+    this.#controller?.abort(reason);
+    this.onAbort?.(reason);
+  }
+}
+
 class Context implements CapabilityContext {
   readonly actor: string;
   readonly request?: unknown;
-  readonly signal?: AbortSignal;
   readonly parent?: CapabilityContext;
   readonly depth: number;
   readonly #host: PluginHostService;
+  readonly #signal?: AbortSignal;
+  readonly #guard?: RunGuard;
 
   constructor(
     host: PluginHostService,
     readonly slug: string,
     readonly plugin: Plugin,
     options: RunCapabilityOptions | undefined,
+    guard?: RunGuard,
   ) {
     this.#host = host;
+    this.#guard = guard;
     if (options === undefined) {
       this.actor = 'system';
       this.depth = 0;
@@ -1162,9 +1205,14 @@ class Context implements CapabilityContext {
     const parent = options.parent;
     this.actor = options.actor ?? parent?.actor ?? 'system';
     this.request = options.request ?? parent?.request;
-    this.signal = options.signal ?? parent?.signal;
+    this.#signal = options.signal;
     this.parent = parent;
     this.depth = parent === undefined ? 0 : parent.depth + 1;
+  }
+
+  /** The run's own signal (deadline or caller), else the caller's, else the parent run's. */
+  get signal(): AbortSignal | undefined {
+    return this.#guard?.signal ?? this.#signal ?? this.parent?.signal;
   }
 
   runWorkflow(

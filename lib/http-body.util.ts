@@ -1,25 +1,16 @@
-import {
-  HttpException,
-  Inject,
-  HttpStatus,
-  Injectable,
-  type CallHandler,
-  type ExecutionContext,
-  type NestInterceptor,
-} from '@nestjs/common';
+import { HttpException, HttpStatus } from '@nestjs/common';
 import type { Readable, Transform } from 'node:stream';
 import { TextDecoder } from 'node:util';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
-import { from, map, switchMap, type Observable } from 'rxjs';
-import type { ResolvedPluginHostOptions } from './interfaces/plugin-host-options.interface.js';
 import { jsonFailureMessage, TRANSPORT_MESSAGES } from './plugin-host-exception.filter.js';
 import { PluginPayloadTooLargeError, PluginValidationError } from './plugin-host.errors.js';
 import { MESSAGES } from './plugin-host.messages.js';
-import { PLUGIN_HOST_RESOLVED_OPTIONS } from './plugin-host.module-definition.js';
 
-type Headers = Record<string, string | string[] | undefined>;
+/** Request headers as both platforms hand them over. */
+export type Headers = Record<string, string | string[] | undefined>;
 
-interface HttpRequest {
+/** The parts of an Express or Fastify request the body helpers read. */
+export interface HttpRequest {
   method?: string;
   headers: Headers;
   body?: unknown;
@@ -27,66 +18,8 @@ interface HttpRequest {
   raw?: Readable;
 }
 
-const JSON_TYPE = /^application\/([a-z0-9.+-]*\+)?json\s*(;|$)/i;
-
-/**
- * HTTP details of the REST API: a request that carries a body must say it is JSON (415 otherwise,
- * so a cross-site HTML form cannot reach a mutating route), and every response holding one plugin
- * carries `ETag: "<version>"`, ready to be sent back as `If-Match`. A JSON body the platform left
- * unread (`application/merge-patch+json` and the other `+json` types: the platforms' parsers take
- * `application/json` only) is read here, with the same rules and answers as theirs.
- */
-@Injectable()
-export class PluginHostHttpInterceptor implements NestInterceptor {
-  constructor(
-    @Inject(PLUGIN_HOST_RESOLVED_OPTIONS) private readonly options: ResolvedPluginHostOptions,
-  ) {}
-
-  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
-    const http = context.switchToHttp();
-    const request = http.getRequest<HttpRequest>();
-    const length = Number(request.headers['content-length'] ?? 0);
-    if (length > this.options.maxBodyBytes) {
-      throw new PluginPayloadTooLargeError(
-        MESSAGES.bodyTooLarge(length, this.options.maxBodyBytes),
-      );
-    }
-    // A declared type counts even without a body: an empty HTML form POST sends one, and no JSON
-    // client sends a form type, so refusing it closes a cross-site request path.
-    const declared = header(request.headers, 'content-type');
-    const typed = declared !== '' && request.method !== 'GET' && request.method !== 'HEAD';
-    if ((hasBody(request) || typed) && !JSON_TYPE.test(declared)) {
-      throw transportRefusal(TRANSPORT_MESSAGES.notJsonType);
-    }
-    const response = http.getResponse<{
-      header?: (name: string, value: string) => unknown;
-      setHeader?: (name: string, value: string) => unknown;
-    }>();
-    const handle = () =>
-      next.handle().pipe(
-        map((body: unknown) => {
-          const version = (body as { slug?: unknown; version?: unknown } | null)?.version;
-          if (
-            typeof version === 'number' &&
-            typeof (body as { slug?: unknown }).slug === 'string'
-          ) {
-            const etag = `"${version}"`;
-            if (typeof response.setHeader === 'function') response.setHeader('ETag', etag);
-            else response.header?.('ETag', etag);
-          }
-          return body;
-        }),
-      );
-    const unread = hasBody(request) && request.body === undefined ? unreadStream(request) : null;
-    if (!unread) return handle();
-    return from(readJsonBody(unread, request.headers, this.options.maxBodyBytes)).pipe(
-      switchMap((body) => {
-        request.body = body;
-        return handle();
-      }),
-    );
-  }
-}
+/** `application/json` and the `+json` types (`application/merge-patch+json`, ...). */
+export const JSON_TYPE = /^application\/([a-z0-9.+-]*\+)?json\s*(;|$)/i;
 
 /**
  * Parses a JSON request body as Express's body parser does (`strict`): empty is `{}`, anything that
@@ -132,14 +65,23 @@ export function bodyDecompressor(contentEncoding: string): Transform | null {
   throw transportRefusal(`unsupported content encoding "${encoding}"`);
 }
 
-function transportRefusal(message: string): HttpException {
+/** The 415 the REST API answers for a body it does not read. */
+export function transportRefusal(message: string): HttpException {
   return new HttpException(
     { code: 'UNSUPPORTED_MEDIA_TYPE', message },
     HttpStatus.UNSUPPORTED_MEDIA_TYPE,
   );
 }
 
-async function readJsonBody(stream: Readable, headers: Headers, limit: number): Promise<unknown> {
+/**
+ * Reads and parses a JSON body the platform left unread, with the same rules and answers as
+ * Express's body parser.
+ */
+export async function readJsonBody(
+  stream: Readable,
+  headers: Headers,
+  limit: number,
+): Promise<unknown> {
   const decoder = jsonTextDecoder(header(headers, 'content-type'));
   const decompressor = bodyDecompressor(header(headers, 'content-encoding'));
   const body = await readAll(stream, decompressor, limit);
@@ -178,7 +120,7 @@ function readAll(raw: Readable, decompressor: Transform | null, limit: number): 
 }
 
 /** The request's body stream when nothing read it yet, else `null`. */
-function unreadStream(request: HttpRequest): Readable | null {
+export function unreadStream(request: HttpRequest): Readable | null {
   const stream = request.raw ?? (request as unknown as Readable);
   if (typeof stream?.on !== 'function' || stream.readableDidRead || stream.readableEnded) {
     return null;
@@ -186,15 +128,50 @@ function unreadStream(request: HttpRequest): Readable | null {
   return stream;
 }
 
-function header(headers: Headers, name: string): string {
+/** One header as a string (repeated headers joined), `''` when absent. */
+export function header(headers: Headers, name: string): string {
   const value = headers[name];
   return Array.isArray(value) ? value.join(', ') : (value ?? '');
 }
 
-function hasBody(request: HttpRequest): boolean {
+/** Whether the request carries a body (a positive Content-Length or chunked). */
+export function hasBody(request: HttpRequest): boolean {
   const length = request.headers['content-length'];
   return (
     (length !== undefined && Number(length) > 0) ||
     request.headers['transfer-encoding'] !== undefined
   );
+}
+
+/**
+ * The REST API's transport rules, checked after access and before any pipe: a body over
+ * `maxBodyBytes` is 413; a request that carries a body, or declares a type, must say it is JSON
+ * (415 otherwise, so a cross-site HTML form cannot reach a mutating route); and a JSON body the
+ * platform left unread (`application/merge-patch+json` and the other `+json` types: the platforms'
+ * parsers take `application/json` only) is read here into `request.body`, with the same rules and
+ * answers as theirs. Synchronous unless there is a body to read.
+ */
+export function acceptJsonTransport(
+  request: HttpRequest,
+  maxBodyBytes: number,
+): true | Promise<true> {
+  const headers = request.headers;
+  const length = Number(headers['content-length'] ?? 0);
+  if (length > maxBodyBytes) {
+    throw new PluginPayloadTooLargeError(MESSAGES.bodyTooLarge(length, maxBodyBytes));
+  }
+  // A declared type counts even without a body: an empty HTML form POST sends one, and no JSON
+  // client sends a form type, so refusing it closes a cross-site request path.
+  const declared = header(headers, 'content-type');
+  const typed = declared !== '' && request.method !== 'GET' && request.method !== 'HEAD';
+  const carries = hasBody(request);
+  if ((carries || typed) && !JSON_TYPE.test(declared)) {
+    throw transportRefusal(TRANSPORT_MESSAGES.notJsonType);
+  }
+  const unread = carries && request.body === undefined ? unreadStream(request) : null;
+  if (unread === null) return true;
+  return readJsonBody(unread, headers, maxBodyBytes).then((body) => {
+    request.body = body;
+    return true;
+  });
 }

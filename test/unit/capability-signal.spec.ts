@@ -1,0 +1,146 @@
+import { Injectable, Module, type INestApplicationContext } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { EventEmitter2, EventEmitterModule } from '@nestjs/event-emitter';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  Capability,
+  CapabilityTimeoutError,
+  PluginHostModule,
+  PluginHostService,
+  type CapabilityContext,
+} from '../../lib/index.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Capabilities that look at `ctx.signal` at different moments of a guarded run. */
+@Injectable()
+class SignalProbe {
+  seen: Array<{ aborted: boolean; reason: unknown }> = [];
+  listened: unknown[] = [];
+
+  @Capability('probe.late')
+  async late(input: { ms: number }, ctx: CapabilityContext) {
+    await sleep(input.ms);
+    // Read only after the deadline passed: the signal must already be aborted.
+    this.seen.push({ aborted: ctx.signal!.aborted, reason: ctx.signal!.reason });
+    return 'late';
+  }
+
+  @Capability('probe.listen')
+  listen(_input: unknown, ctx: CapabilityContext) {
+    return new Promise((_, reject) => {
+      ctx.signal!.addEventListener('abort', () => {
+        this.listened.push(ctx.signal!.reason);
+        reject(ctx.signal!.reason);
+      });
+    });
+  }
+
+  @Capability('probe.throws')
+  throws(): never {
+    throw new Error('thrown before any await');
+  }
+
+  @Capability('probe.parent')
+  async parent(input: { ms: number }, ctx: CapabilityContext) {
+    return ctx.run('probe.child', input);
+  }
+
+  @Capability('probe.child')
+  async child(input: { ms: number }, ctx: CapabilityContext) {
+    await sleep(input.ms);
+    return ctx.signal?.aborted ?? 'no signal';
+  }
+
+  @Capability('probe.quick')
+  quick(input: { n: number }) {
+    return input.n + 1;
+  }
+}
+
+@Module({
+  imports: [
+    EventEmitterModule.forRoot(),
+    PluginHostModule.forRoot({ store: 'memory', path: false }),
+  ],
+  providers: [SignalProbe],
+})
+class ProbeModule {}
+
+const contexts: INestApplicationContext[] = [];
+async function boot() {
+  const app = await NestFactory.createApplicationContext(ProbeModule, { logger: false });
+  contexts.push(app);
+  return { host: app.get(PluginHostService), probe: app.get(SignalProbe) };
+}
+afterEach(async () => {
+  await Promise.all(contexts.splice(0).map((app) => app.close()));
+});
+
+describe('guarded runs (a time limit or a caller signal)', () => {
+  it('rejects at the deadline, and a signal first read after it is already aborted', async () => {
+    const { host, probe } = await boot();
+    await expect(
+      host.runCapability('probe.late', { ms: 60 }, { timeoutMs: 20 }),
+    ).rejects.toBeInstanceOf(CapabilityTimeoutError);
+    await sleep(80);
+    expect(probe.seen).toHaveLength(1);
+    expect(probe.seen[0].aborted).toBe(true);
+    expect(probe.seen[0].reason).toBeInstanceOf(CapabilityTimeoutError);
+  });
+
+  it('aborts a signal read before the deadline, with the timeout as its reason', async () => {
+    const { host, probe } = await boot();
+    await expect(host.runCapability('probe.listen', {}, { timeoutMs: 20 })).rejects.toBeInstanceOf(
+      CapabilityTimeoutError,
+    );
+    expect(probe.listened).toHaveLength(1);
+    expect(probe.listened[0]).toBeInstanceOf(CapabilityTimeoutError);
+  });
+
+  it("forwards the caller's abort, and refuses a signal that is already aborted", async () => {
+    const { host, probe } = await boot();
+    const controller = new AbortController();
+    const pending = host.runCapability('probe.listen', {}, { signal: controller.signal });
+    controller.abort(new Error('caller gave up'));
+    await expect(pending).rejects.toThrow('caller gave up');
+    expect(probe.listened).toEqual([new Error('caller gave up')]);
+    await expect(
+      host.runCapability('probe.quick', { n: 1 }, { signal: controller.signal }),
+    ).rejects.toThrow('caller gave up');
+  });
+
+  it('turns a synchronous throw into a rejection and reports it as a failure', async () => {
+    const { host } = await boot();
+    const failures: unknown[] = [];
+    const emitter = contexts[0].get(EventEmitter2);
+    emitter.on('plugin-host.capability.failed', (event: unknown) => failures.push(event));
+    await expect(host.runCapability('probe.throws', {}, { timeoutMs: 1_000 })).rejects.toThrow(
+      'thrown before any await',
+    );
+    expect(failures).toHaveLength(1);
+  });
+
+  it('resolves with the value and leaves no timer behind', async () => {
+    const { host } = await boot();
+    const timers = () =>
+      process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
+    const before = timers();
+    await expect(host.runCapability('probe.quick', { n: 41 }, { timeoutMs: 60_000 })).resolves.toBe(
+      42,
+    );
+    // A 60 s timer left pending would keep the process alive for a minute.
+    expect(timers()).toBe(before);
+  });
+
+  it("shows a nested run its parent's signal", async () => {
+    const { host } = await boot();
+    await expect(
+      host.runCapability('probe.parent', { ms: 40 }, { timeoutMs: 10 }),
+    ).rejects.toBeInstanceOf(CapabilityTimeoutError);
+    await expect(host.runCapability('probe.parent', { ms: 1 }, { timeoutMs: 1_000 })).resolves.toBe(
+      false,
+    );
+    await expect(host.runCapability('probe.parent', { ms: 1 })).resolves.toBe('no signal');
+  });
+});
