@@ -3,9 +3,9 @@ import { configDefaults, defineConfig } from 'vitest/config';
 
 // The e2e suite runs once per HTTP adapter (`HTTP_ADAPTER`, read by test/src/app.factory.ts), so a
 // failure names its project: `|express|` or `|fastify|`. Unit tests boot no HTTP server: once. The
-// parity spec boots both adapters itself: once.
+// parity spec boots both adapters itself, and the store spec uses none: once.
 const E2E = 'test/e2e/**/*.spec.ts';
-const PARITY = 'test/e2e/adapter-parity.spec.ts';
+const ONCE = ['test/e2e/adapter-parity.spec.ts', 'test/e2e/typeorm-store.spec.ts'];
 
 export default defineConfig({
   test: {
@@ -26,7 +26,7 @@ export default defineConfig({
         test: {
           name: 'fastify',
           include: [E2E],
-          exclude: [...configDefaults.exclude, PARITY],
+          exclude: [...configDefaults.exclude, ...ONCE],
           env: { HTTP_ADAPTER: 'fastify' },
         },
       },

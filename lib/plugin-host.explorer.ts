@@ -38,7 +38,8 @@ export class PluginHostExplorer implements OnModuleInit {
     if (typeof type !== 'function' || !type.prototype || type === Object) return;
 
     const hosted = this.accessor.getHostedPlugin(type);
-    const source = `${type.name} (${wrapper.host?.name ?? 'unknown module'})`;
+    const where = wrapper.host?.name ?? 'unknown module';
+    const source = `${type.name} (${where})`;
     if (hosted) this.registry.addHostedPlugin(hosted, source);
 
     const prototype = type.prototype as Record<string, unknown>;
@@ -50,7 +51,7 @@ export class PluginHostExplorer implements OnModuleInit {
         plugin: options.plugin ?? hosted?.slug ?? impliedOwner(options.slug),
         description: options.description,
         timeoutMs: options.timeoutMs,
-        source: `${type.name}.${method} (${wrapper.host?.name ?? 'unknown module'})`,
+        source: `${type.name}.${method} (${where})`,
         handler: withWorkflow(
           options.workflow,
           isStatic

@@ -170,10 +170,12 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
     for (const declared of this.options.plugins) {
       this.registry.addHostedPlugin(declared, 'PluginHostModule.forRoot({ plugins })');
     }
-    for (const declared of this.options.plugins) await this.ensure(declared);
-    for (const { options } of this.registry.allHostedPlugins()) await this.ensure(options);
     const owners = new Set([...this.registry.allCapabilities()].map((c) => c.plugin));
-    for (const owner of owners) await this.ensure({ slug: owner });
+    await this.ensureAll([
+      ...this.options.plugins,
+      ...[...this.registry.allHostedPlugins()].map(({ options }) => options),
+      ...[...owners].map((slug) => ({ slug })),
+    ]);
     this.bootstrapped = true;
     if (this.forcedOff.size) {
       this.logger.warn(
@@ -458,9 +460,17 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
   /** Whether a `plugin-host.capability.failed` listener exists (wildcards and onAny count). */
   private watchesFailures(): boolean {
     const emitter = this.emitter as Emitter & {
+      hasListeners?: (event: string) => boolean;
+      wildcard?: boolean;
       listenerCount?: (event: string) => number;
       listenersAny?: () => unknown[];
     };
+    // EventEmitter2's hasListeners allocates nothing without wildcards (listenerCount copies the
+    // listener array on every call of the hot path), and then counts onAny listeners too.
+    if (typeof emitter.hasListeners === 'function') {
+      if (emitter.hasListeners(FAILED_EVENT)) return true;
+      return emitter.wildcard === true && (emitter.listenersAny?.().length ?? 0) > 0;
+    }
     if (typeof emitter.listenerCount !== 'function') return true;
     return emitter.listenerCount(FAILED_EVENT) > 0 || (emitter.listenersAny?.().length ?? 0) > 0;
   }
@@ -770,8 +780,7 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
     after: Plugin | null,
     actor = 'system',
   ): PluginAuditRecord {
-    const json = (plugin: Plugin | null) =>
-      plugin ? (JSON.parse(JSON.stringify(this.redact(plugin))) as JsonObject) : null;
+    const json = (plugin: Plugin | null) => (plugin ? auditJson(this.redact(plugin)) : null);
     return {
       at: new Date().toISOString(),
       actor: actor.slice(0, 255),
@@ -847,6 +856,46 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
   }
 
   /** Inserts a record for `declared.slug` if it has none. Never overwrites. */
+  /**
+   * Boot: stores the declared plugins that have no record yet (the first declaration of a slug wins),
+   * in one `insertMany` when the store has it, and tells the other instances in one notice.
+   */
+  private async ensureAll(declared: readonly HostedPluginOptions[]): Promise<void> {
+    if (!this.store.insertMany) {
+      for (const options of declared) await this.ensure(options);
+      return;
+    }
+    const records: Plugin[] = [];
+    const seen = new Set<string>();
+    for (const options of declared) {
+      if (this.plugins.has(options.slug) || seen.has(options.slug)) continue;
+      seen.add(options.slug);
+      const { configSchema: _schema, secrets: _secrets, ...fields } = options;
+      // Frozen up front: the memory store and the audit entry then share its config.
+      records.push(snapshot(this.newRecord(fields)));
+    }
+    if (records.length === 0) return;
+    const inserted = await this.storeCall(() =>
+      this.store.insertMany!(
+        records.map((record) => ({
+          plugin: this.toStore(record),
+          audit: [this.auditOf('registered', null, record, 'system')],
+        })),
+      ),
+    );
+    const announced: PluginVersionNotice[] = [];
+    for (const [i, record] of records.entries()) {
+      if (inserted[i]) {
+        this.remember(record);
+        this.emitChange('registered', null, record, 'system', 'local');
+        announced.push({ slug: record.slug, version: record.version });
+      } else {
+        await this.reload(record.slug);
+      }
+    }
+    if (announced.length > 0) await this.announce('registered', 'system', announced);
+  }
+
   private async ensure(declared: HostedPluginOptions): Promise<void> {
     if (this.plugins.has(declared.slug)) return;
     const { configSchema: _schema, secrets: _secrets, ...fields } = declared;
@@ -1241,6 +1290,28 @@ function snapshot(plugin: Plugin): Plugin {
     version: plugin.version,
     createdAt: plugin.createdAt,
     updatedAt: plugin.updatedAt,
+  });
+}
+
+/**
+ * A plugin as the audit log keeps it: its JSON form (dates as ISO strings), frozen. A frozen config
+ * (every snapshot's) is shared rather than copied: registering a thousand plugins at boot wrote a
+ * JSON round trip of each.
+ */
+function auditJson(plugin: Plugin): JsonObject {
+  const iso = (value: Date | string) => (value instanceof Date ? value.toISOString() : value);
+  return deepFreeze({
+    slug: plugin.slug,
+    kind: plugin.kind,
+    enabled: plugin.enabled,
+    config: Object.isFrozen(plugin.config) ? plugin.config : cloneJson(plugin.config),
+    nav: plugin.nav,
+    sort: plugin.sort,
+    labelEn: plugin.labelEn ?? null,
+    labelAr: plugin.labelAr ?? null,
+    version: plugin.version,
+    createdAt: iso(plugin.createdAt),
+    updatedAt: iso(plugin.updatedAt),
   });
 }
 

@@ -29,6 +29,12 @@ export interface PluginAuditPage {
   nextCursor: string | null;
 }
 
+/** One record for {@link PluginStore.insertMany}, with the audit rows written with it. */
+export interface PluginInsert {
+  plugin: Plugin;
+  audit?: readonly PluginAuditRecord[];
+}
+
 /**
  * Where plugin records live. The service keeps every record in memory for reads and goes through the
  * store for every write; the conditional methods (`insert`, `write`, `delete` with a version) are what
@@ -49,6 +55,12 @@ export interface PluginStore {
    * if inserted, `false` (and writes nothing) if one already existed.
    */
   insert(plugin: Plugin, audit?: readonly PluginAuditRecord[]): Promise<boolean>;
+  /**
+   * Inserts each record whose slug is free, with its audit rows, as `insert` does for one: what boot
+   * uses for the plugins declared in code. Resolves, per entry, whether it was inserted. Optional:
+   * without it the host calls `insert` once per record.
+   */
+  insertMany?(entries: readonly PluginInsert[]): Promise<boolean[]>;
   /**
    * Apply every write atomically, each only if its record is still at `expectedVersion`, together
    * with the audit rows. Resolves `false` (and writes nothing) if any record moved on or is gone.

@@ -6,6 +6,7 @@ import type {
   PluginAuditPage,
   PluginAuditQuery,
   PluginAuditRecord,
+  PluginInsert,
   PluginStore,
   PluginWrite,
 } from '../interfaces/plugin-store.interface.js';
@@ -41,16 +42,31 @@ export class InMemoryPluginStore implements PluginStore {
 
   async upsert(plugin: Plugin): Promise<Plugin> {
     if (!this.records.has(plugin.slug)) this.assertRoom();
-    this.records.set(plugin.slug, copy(plugin));
+    this.records.set(plugin.slug, stored(plugin));
     return copy(plugin);
   }
 
   async insert(plugin: Plugin, audit: readonly PluginAuditRecord[] = []): Promise<boolean> {
     if (this.records.has(plugin.slug)) return false;
     this.assertRoom();
-    this.records.set(plugin.slug, copy(plugin));
+    this.records.set(plugin.slug, stored(plugin));
     this.append(audit);
     return true;
+  }
+
+  async insertMany(entries: readonly PluginInsert[]): Promise<boolean[]> {
+    const inserted: boolean[] = [];
+    for (const { plugin, audit = [] } of entries) {
+      if (this.records.has(plugin.slug)) {
+        inserted.push(false);
+        continue;
+      }
+      this.assertRoom();
+      this.records.set(plugin.slug, stored(plugin));
+      this.append(audit);
+      inserted.push(true);
+    }
+    return inserted;
   }
 
   async write(
@@ -60,7 +76,7 @@ export class InMemoryPluginStore implements PluginStore {
     for (const { next, expectedVersion } of writes) {
       if (this.records.get(next.slug)?.version !== expectedVersion) return false;
     }
-    for (const { next } of writes) this.records.set(next.slug, copy(next));
+    for (const { next } of writes) this.records.set(next.slug, stored(next));
     this.append(audit);
     return true;
   }
@@ -103,13 +119,32 @@ export class InMemoryPluginStore implements PluginStore {
   }
 
   private append(audit: readonly PluginAuditRecord[]): void {
-    for (const entry of audit) this.log.push(structuredClone({ ...entry, id: this.nextAuditId++ }));
+    // Frozen snapshots (what PluginHostService writes) are kept as they are; anything else is copied.
+    const own = <T>(value: T): T => (Object.isFrozen(value) ? value : structuredClone(value));
+    for (const entry of audit) {
+      this.log.push({
+        ...entry,
+        id: this.nextAuditId++,
+        before: own(entry.before),
+        after: own(entry.after),
+      } as PluginAuditEntry);
+    }
     if (this.log.length > this.auditLimit) this.log.splice(0, this.log.length - this.auditLimit);
   }
 
   private assertRoom(): void {
     if (this.records.size >= this.limit) throw new PluginStoreFullError(this.limit);
   }
+}
+
+/** A record as the store keeps it: a frozen config (every snapshot's) is shared, not copied. */
+function stored(plugin: Plugin): Plugin {
+  if (!Object.isFrozen(plugin.config)) return copy(plugin);
+  return {
+    ...plugin,
+    createdAt: new Date(plugin.createdAt),
+    updatedAt: new Date(plugin.updatedAt),
+  };
 }
 
 function copy(plugin: Plugin): Plugin {

@@ -5,6 +5,7 @@ import type {
   PluginAuditPage,
   PluginAuditQuery,
   PluginAuditRecord,
+  PluginInsert,
   PluginStore,
   PluginWrite,
 } from '../interfaces/plugin-store.interface.js';
@@ -16,6 +17,15 @@ const SINGLE_CONNECTION_DRIVERS = new Set([
   'capacitor',
   'expo',
 ]);
+
+/** Most rows in one multi-row INSERT (parameter limits: 11 per plugin row). */
+const INSERT_CHUNK = 500;
+
+/** `get`'s statement, built once from the entity metadata. */
+interface PreparedSelect {
+  sql: string;
+  hydrate(raw: ObjectLiteral): ObjectLiteral;
+}
 
 /** Thrown inside a transaction to roll it back when a conditional write misses. */
 class WriteMissed extends Error {}
@@ -33,6 +43,7 @@ export class TypeOrmPluginStore implements PluginStore {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly serialise: boolean;
   private readonly sqlite: SqliteDatabase | undefined;
+  private selectOne?: PreparedSelect;
 
   /** @param dataSource an initialised data source whose entities include {@link Plugin}. */
   constructor(readonly dataSource: DataSource) {
@@ -50,11 +61,40 @@ export class TypeOrmPluginStore implements PluginStore {
     return this.run(async () => (await this.repository.find()).map(plain));
   }
 
+  /**
+   * One record by primary key, as a prepared plain SELECT hydrated with the driver's own value
+   * conversion: what every other instance runs when a change is announced, where `findOneBy`'s
+   * find-options machinery cost several times the query (see bench/RESULTS.md, propagation).
+   */
   get(slug: string): Promise<Plugin | null> {
     return this.run(async () => {
-      const row = await this.repository.findOneBy({ slug });
-      return row ? plain(row) : null;
+      const select = (this.selectOne ??= this.prepareSelectOne());
+      const rows = (await this.dataSource.query(select.sql, [slug])) as ObjectLiteral[];
+      return rows.length > 0 ? plain(select.hydrate(rows[0])) : null;
     });
+  }
+
+  private prepareSelectOne(): PreparedSelect {
+    const metadata = this.repository.metadata;
+    const driver = this.dataSource.driver;
+    const columns = metadata.columns.map((column) => ({
+      column,
+      alias: `c_${column.propertyName}`,
+    }));
+    const query = this.repository.createQueryBuilder('p').select([]);
+    // addSelect quotes the alias: PostgreSQL folds unquoted names to lower case.
+    for (const { column, alias } of columns) query.addSelect(`p.${column.propertyName}`, alias);
+    const [sql] = query.where('p.slug = :slug', { slug: '' }).getQueryAndParameters();
+    return {
+      sql,
+      hydrate: (raw) => {
+        const row: ObjectLiteral = {};
+        for (const { column, alias } of columns) {
+          row[column.propertyName] = driver.prepareHydratedValue(raw[alias], column);
+        }
+        return row;
+      },
+    };
   }
 
   upsert(plugin: Plugin): Promise<Plugin> {
@@ -85,6 +125,59 @@ export class TypeOrmPluginStore implements PluginStore {
         throw error;
       }
     });
+  }
+
+  /**
+   * The free slugs among `entries` inserted in one transaction (multi-row INSERTs of at most
+   * {@link INSERT_CHUNK} rows) with their audit rows. If another instance inserts one of them
+   * meanwhile, the transaction fails and each entry is inserted on its own instead.
+   */
+  async insertMany(entries: readonly PluginInsert[]): Promise<boolean[]> {
+    if (entries.length === 0) return [];
+    const batched = await this.run(async () => {
+      const taken = new Set<string>();
+      const slugs = entries.map(({ plugin }) => plugin.slug);
+      for (let i = 0; i < slugs.length; i += INSERT_CHUNK) {
+        const rows = await this.repository
+          .createQueryBuilder('p')
+          .select('p.slug', 'slug')
+          .where('p.slug IN (:...slugs)', { slugs: slugs.slice(i, i + INSERT_CHUNK) })
+          .getRawMany<{ slug: string }>();
+        for (const { slug } of rows) taken.add(slug);
+      }
+      const seen = new Set<string>();
+      const inserted = entries.map(({ plugin }) => {
+        const free = !taken.has(plugin.slug) && !seen.has(plugin.slug);
+        seen.add(plugin.slug);
+        return free;
+      });
+      const fresh = entries.filter((_, i) => inserted[i]);
+      if (fresh.length === 0) return inserted;
+      const statements: Statement[] = [];
+      for (let i = 0; i < fresh.length; i += INSERT_CHUNK) {
+        const chunk = fresh.slice(i, i + INSERT_CHUNK);
+        statements.push({
+          build: (m) =>
+            m
+              .createQueryBuilder()
+              .insert()
+              .into(Plugin)
+              .values(chunk.map(({ plugin }) => ({ ...plugin }) as ObjectLiteral))
+              .updateEntity(false),
+        });
+        statements.push(...auditStatements(chunk.flatMap(({ audit = [] }) => audit)));
+      }
+      try {
+        await this.execute(statements);
+        return inserted;
+      } catch {
+        return null;
+      }
+    });
+    if (batched) return batched;
+    const inserted: boolean[] = [];
+    for (const { plugin, audit } of entries) inserted.push(await this.insert(plugin, audit));
+    return inserted;
   }
 
   write(

@@ -144,3 +144,36 @@ describe('guarded runs (a time limit or a caller signal)', () => {
     await expect(host.runCapability('probe.parent', { ms: 1 })).resolves.toBe('no signal');
   });
 });
+
+describe('capability failure events reach every kind of listener', () => {
+  async function bootWith(wildcard: boolean) {
+    @Module({
+      imports: [
+        EventEmitterModule.forRoot({ wildcard }),
+        PluginHostModule.forRoot({ store: 'memory', path: false }),
+      ],
+      providers: [SignalProbe],
+    })
+    class FailureModule {}
+    const app = await NestFactory.createApplicationContext(FailureModule, { logger: false });
+    contexts.push(app);
+    return { host: app.get(PluginHostService), emitter: app.get(EventEmitter2) };
+  }
+
+  it.each([false, true])('with wildcard %s: onAny, then a named listener', async (wildcard) => {
+    const { host, emitter } = await bootWith(wildcard);
+    const seen: string[] = [];
+    // No listener: the failure is not intercepted, and still rejects.
+    await expect(host.runCapability('probe.throws')).rejects.toThrow('thrown before any await');
+    const any = (name: string | string[]) => seen.push(`any:${String(name)}`);
+    emitter.onAny(any);
+    await expect(host.runCapability('probe.throws')).rejects.toThrow('thrown before any await');
+    expect(seen).toEqual(['any:plugin-host.capability.failed']);
+    emitter.offAny(any);
+    emitter.on(wildcard ? 'plugin-host.capability.*' : 'plugin-host.capability.failed', () =>
+      seen.push('named'),
+    );
+    await expect(host.runCapability('probe.throws')).rejects.toThrow('thrown before any await');
+    expect(seen).toEqual(['any:plugin-host.capability.failed', 'named']);
+  });
+});

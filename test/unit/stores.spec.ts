@@ -26,6 +26,53 @@ describe('InMemoryPluginStore', () => {
     expect((await store.get('a'))?.enabled).toBe(true);
   });
 
+  it('insertMany inserts the free slugs and reports each, with their audit entries', async () => {
+    const store = new InMemoryPluginStore(3);
+    await store.insert(record('a'));
+    const audit = (slug: string) => [
+      {
+        at: new Date().toISOString(),
+        actor: 'system',
+        action: 'register' as const,
+        slug,
+        before: null,
+        after: { slug },
+        instance: 'test',
+      },
+    ];
+    const inserted = await store.insertMany([
+      { plugin: { ...record('a'), sort: 9 }, audit: audit('a') },
+      { plugin: record('b'), audit: audit('b') },
+      { plugin: record('b'), audit: audit('b') },
+    ]);
+    expect(inserted).toEqual([false, true, false]);
+    expect((await store.get('a'))?.sort).toBe(0);
+    const page = await store.audit({ limit: 10 });
+    expect(page.items.map((entry) => entry.slug)).toEqual(['b']);
+    await store.insertMany([{ plugin: record('c') }]);
+    await expect(store.insertMany([{ plugin: record('d') }])).rejects.toBeInstanceOf(
+      PluginStoreFullError,
+    );
+  });
+
+  it('shares a frozen config but copies a mutable one, in and out', async () => {
+    const store = new InMemoryPluginStore();
+    const mutable = record('m');
+    await store.insert(mutable);
+    (mutable.config.nested as { a: number }).a = 99;
+    expect((await store.get('m'))?.config).toEqual({ nested: { a: 1 } });
+    const frozen = record('f');
+    Object.freeze(frozen.config.nested);
+    Object.freeze(frozen.config);
+    await store.insert(frozen);
+    const out = (await store.get('f'))!;
+    // What comes out is the caller's to change, whatever went in.
+    (out.config.nested as { a: number }).a = 7;
+    expect((await store.get('f'))?.config).toEqual({ nested: { a: 1 } });
+    out.createdAt.setTime(0);
+    expect((await store.get('f'))?.createdAt.getTime()).not.toBe(0);
+  });
+
   it('refuses new records past its bound and never evicts', async () => {
     const store = new InMemoryPluginStore(2);
     await store.insert(record('a'));

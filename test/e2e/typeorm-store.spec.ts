@@ -1,0 +1,151 @@
+import { DataSource, type ObjectLiteral } from 'typeorm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Plugin, PluginHostEntities, TypeOrmPluginStore } from '../../lib/index.js';
+import { DATABASES, type TestDatabase } from '../src/databases.js';
+
+/** TypeORM's own reading of a row, to compare `get`'s prepared SELECT against. */
+function viaRepository(source: DataSource, slug: string) {
+  return source.getRepository<ObjectLiteral>(Plugin).findOneBy({ slug });
+}
+
+describe.each(DATABASES)('TypeOrmPluginStore on %s', (_name, create) => {
+  let database: TestDatabase;
+  let source: DataSource;
+  let store: TypeOrmPluginStore;
+
+  beforeAll(async () => {
+    database = await create();
+    source = new DataSource({
+      ...(database.options as object),
+      entities: [...PluginHostEntities],
+    } as unknown as ConstructorParameters<typeof DataSource>[0]);
+    await source.initialize();
+    store = new TypeOrmPluginStore(source);
+  });
+  afterAll(async () => {
+    await source?.destroy();
+    await database?.drop();
+  });
+
+  it('reads one record exactly as TypeORM hydrates it, every column and type', async () => {
+    const at = new Date(Date.UTC(2026, 10, 25, 9, 30, 15));
+    const records: Plugin[] = [
+      {
+        slug: 'full',
+        kind: 'integration',
+        enabled: false,
+        config: { nested: { list: [1, 'two', null, true] }, quote: 'it\'s "quoted"', n: 1.5 },
+        nav: true,
+        sort: -3,
+        labelEn: 'Full',
+        labelAr: 'كامل',
+        version: 41,
+        createdAt: at,
+        updatedAt: at,
+      },
+      {
+        slug: 'bare',
+        kind: 'capability',
+        enabled: true,
+        config: {},
+        nav: false,
+        sort: 0,
+        labelEn: null,
+        labelAr: null,
+        version: 1,
+        createdAt: at,
+        updatedAt: at,
+      },
+    ];
+    for (const record of records) await store.upsert(record);
+    for (const { slug } of records) {
+      const got = await store.get(slug);
+      const expected = await viaRepository(source, slug);
+      expect(got).toEqual({ ...expected });
+      expect(typeof got!.enabled).toBe('boolean');
+      expect(got!.createdAt).toBeInstanceOf(Date);
+      expect(typeof got!.version).toBe('number');
+    }
+    const full = (await store.get('full'))!;
+    expect(full.config).toEqual(records[0].config);
+    expect(full.labelAr).toBe('كامل');
+    expect(full.sort).toBe(-3);
+  });
+
+  it('insertMany inserts each free slug once, even when two instances race on a fresh table', async () => {
+    const other = new DataSource({
+      ...(database.options as object),
+      entities: [...PluginHostEntities],
+      synchronize: false,
+    } as unknown as ConstructorParameters<typeof DataSource>[0]);
+    await other.initialize();
+    try {
+      const rival = new TypeOrmPluginStore(other);
+      const at = new Date();
+      const entries = Array.from({ length: 40 }, (_, i) => {
+        const plugin: Plugin = {
+          slug: `batch-${i}`,
+          kind: 'capability',
+          enabled: true,
+          config: { i },
+          nav: false,
+          sort: i,
+          labelEn: null,
+          labelAr: null,
+          version: 1,
+          createdAt: at,
+          updatedAt: at,
+        };
+        return {
+          plugin,
+          audit: [
+            {
+              at: at.toISOString(),
+              actor: 'system',
+              action: 'register' as const,
+              slug: plugin.slug,
+              before: null,
+              after: { slug: plugin.slug },
+              instance: 'test',
+            },
+          ],
+        };
+      });
+      // One of them is there already: it must come back false from both.
+      await store.upsert(entries[0].plugin);
+      const [mine, theirs] = await Promise.all([
+        store.insertMany(entries),
+        rival.insertMany(entries),
+      ]);
+      expect(mine[0]).toBe(false);
+      expect(theirs[0]).toBe(false);
+      for (let i = 1; i < entries.length; i++) {
+        expect(mine[i] !== theirs[i], `batch-${i} inserted by exactly one`).toBe(true);
+      }
+      const rows = await source
+        .getRepository<ObjectLiteral>(Plugin)
+        .createQueryBuilder('p')
+        .where('p.slug LIKE :prefix', { prefix: 'batch-%' })
+        .getCount();
+      expect(rows).toBe(entries.length);
+      const audited = await store.audit({ limit: 200, slug: undefined, action: undefined });
+      const batchAudits = audited.items.filter((entry) => entry.slug.startsWith('batch-'));
+      // Every inserted record has exactly one audit row; the pre-existing one has none.
+      expect(batchAudits.map((entry) => entry.slug).sort()).toEqual(
+        entries
+          .slice(1)
+          .map((entry) => entry.plugin.slug)
+          .sort(),
+      );
+      expect(await store.insertMany([])).toEqual([]);
+    } finally {
+      await other.destroy();
+    }
+  });
+
+  it('answers null for an unknown slug, whatever characters it holds', async () => {
+    for (const slug of ['missing', "o'brien", 'x" OR 1=1 --', '%', '']) {
+      expect(await store.get(slug)).toBeNull();
+    }
+  });
+});
