@@ -17,6 +17,8 @@ type BenchName = (typeof BENCHES)[number];
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const ROOT = join(HERE, '..');
 const RESULTS = join(ROOT, 'bench', 'RESULTS.md');
+/** Hand-kept log of the misses that were profiled and fixed, with before/after: copied in. */
+const FIXES = join(ROOT, 'bench', 'FIXES.md');
 const CHART = join(ROOT, 'bench', 'latency.svg');
 const DATA_MARK = 'bench-data:';
 const CHILD_TIMEOUT_MS = 5 * 60_000;
@@ -135,6 +137,7 @@ function render(runs: Run[], env: Environment, seconds: number, subset: boolean)
       rows: targets.map((t) => [t.what, t.goal, t.measured, t.met ? 'yes' : '**no**']),
     }),
     '',
+    ...fixesSection(),
     '## Latency distributions',
     '',
     '![Latency distributions: HTTP, read routes with 10,000 plugins, propagation](latency.svg)',
@@ -156,6 +159,15 @@ function render(runs: Run[], env: Environment, seconds: number, subset: boolean)
   const data = Buffer.from(JSON.stringify(runs)).toString('base64');
   lines.push('', `<!-- ${DATA_MARK}${data} -->`, '');
   return lines.join('\n');
+}
+
+/** bench/FIXES.md under its own heading (its first heading dropped), or nothing. */
+function fixesSection(): string[] {
+  if (!existsSync(FIXES)) return [];
+  const text = readFileSync(FIXES, 'utf8')
+    .replace(/^# .*\n/, '')
+    .trim();
+  return ['## Profiled and fixed (before -> after)', '', text, ''];
 }
 
 async function formatMarkdown(markdown: string): Promise<string> {
