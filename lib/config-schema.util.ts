@@ -4,7 +4,7 @@ import { getMetadataStorage, validateSync, type ValidationError } from 'class-va
 import type { JsonObject, JsonValue } from './entities/plugin.entity.js';
 import { isPlainObject } from './json.util.js';
 import { SECRET_MASK, SECRET_METADATA } from './plugin-host.constants.js';
-import { PluginValidationError } from './plugin-host.errors.js';
+import { PluginValidationError, type PluginValidationDetail } from './plugin-host.errors.js';
 
 /**
  * Dotted paths of the secret fields a schema marks with `@Secret()` (nested schema classes are
@@ -41,7 +41,10 @@ function nestedSchemas(type: Type): Array<[string, Type]> {
   return found;
 }
 
-/** Validates a whole config against its schema; throws 400 listing every violation. */
+/**
+ * Validates a whole config against its schema; throws 400 listing every violation, each with its
+ * path in `details` (`config.smtp.port`).
+ */
 export function assertConfigMatches(schema: Type | undefined, config: JsonObject): void {
   if (!schema) return;
   const instance = plainToInstance(schema, config) as object;
@@ -51,16 +54,24 @@ export function assertConfigMatches(schema: Type | undefined, config: JsonObject
     forbidUnknownValues: false,
   });
   if (errors.length === 0) return;
-  const messages = flatten(errors, 'config');
-  throw new PluginValidationError(messages.join('; '), messages);
+  const details = validationDetails(errors, 'config');
+  const messages = details.map(({ path, message }) => `${path}: ${message}`);
+  throw new PluginValidationError(messages.join('; '), messages, details);
 }
 
-function flatten(errors: ValidationError[], prefix: string): string[] {
-  const out: string[] = [];
+/**
+ * Every constraint class-validator found broken, nested ones included, each with the dotted path of
+ * its property under `prefix` (`config.smtp.port`).
+ */
+export function validationDetails(
+  errors: readonly ValidationError[],
+  prefix: string,
+): PluginValidationDetail[] {
+  const out: PluginValidationDetail[] = [];
   for (const error of errors) {
     const path = `${prefix}.${error.property}`;
-    for (const message of Object.values(error.constraints ?? {})) out.push(`${path}: ${message}`);
-    if (error.children?.length) out.push(...flatten(error.children, path));
+    for (const message of Object.values(error.constraints ?? {})) out.push({ path, message });
+    if (error.children?.length) out.push(...validationDetails(error.children, path));
   }
   return out;
 }

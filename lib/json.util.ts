@@ -1,6 +1,6 @@
 import { FORBIDDEN_KEYS } from './plugin-host.constants.js';
 import type { JsonObject, JsonValue } from './entities/plugin.entity.js';
-import { PluginValidationError } from './plugin-host.errors.js';
+import { PluginValidationError, type PluginValidationDetail } from './plugin-host.errors.js';
 import { MESSAGES } from './plugin-host.messages.js';
 
 /** Whether `value` is a plain object (not an array, not null, not a class instance). */
@@ -20,17 +20,31 @@ export function jsonViolations(
   root = '$',
   maxKeys = Number.POSITIVE_INFINITY,
 ): string[] {
-  const problems: string[] = [];
+  return jsonViolationDetails(value, maxDepth, root, maxKeys).map((v) => v.message);
+}
+
+/**
+ * {@link jsonViolations} with the location of each: the path (from `root`) of the value that is not
+ * JSON, of the forbidden key, of the value nested too deep, or of the object where the key count
+ * went over `maxKeys`.
+ */
+export function jsonViolationDetails(
+  value: unknown,
+  maxDepth: number,
+  root = '$',
+  maxKeys = Number.POSITIVE_INFINITY,
+): PluginValidationDetail[] {
+  const problems: PluginValidationDetail[] = [];
   let keys = 0;
   const visit = (node: unknown, path: string, depth: number): void => {
     if (problems.length >= 20) return;
     if (node === null || typeof node === 'string' || typeof node === 'boolean') return;
     if (typeof node === 'number') {
-      if (!Number.isFinite(node)) problems.push(MESSAGES.notJson(path));
+      if (!Number.isFinite(node)) problems.push({ path, message: MESSAGES.notJson(path) });
       return;
     }
     if (depth >= maxDepth) {
-      problems.push(MESSAGES.tooDeep(maxDepth));
+      problems.push({ path, message: MESSAGES.tooDeep(maxDepth) });
       return;
     }
     if (Array.isArray(node)) {
@@ -38,21 +52,33 @@ export function jsonViolations(
       return;
     }
     if (!isPlainObject(node)) {
-      problems.push(MESSAGES.notJson(path));
+      problems.push({ path, message: MESSAGES.notJson(path) });
       return;
     }
     for (const key of Object.keys(node)) {
       if (++keys > maxKeys) {
-        problems.push(MESSAGES.tooManyKeys(maxKeys));
+        problems.push({ path, message: MESSAGES.tooManyKeys(maxKeys) });
         return;
       }
       const child = `${path}.${key}`;
-      if (FORBIDDEN_KEYS.has(key)) problems.push(MESSAGES.forbiddenKey(child));
-      else visit(node[key], child, depth + 1);
+      if (FORBIDDEN_KEYS.has(key)) {
+        problems.push({ path: child, message: MESSAGES.forbiddenKey(child) });
+      } else {
+        visit(node[key], child, depth + 1);
+      }
     }
   };
   visit(value, root, 0);
   return problems;
+}
+
+/**
+ * The `PluginValidationError` listing violations found by {@link jsonViolationDetails}, the first
+ * as its message.
+ */
+export function jsonViolationError(problems: PluginValidationDetail[]): PluginValidationError {
+  const messages = problems.map((p) => p.message);
+  return new PluginValidationError(messages[0], messages, problems);
 }
 
 /** Throws `PluginValidationError` listing every problem unless `value` is a safe JSON object. */
@@ -63,8 +89,8 @@ export function assertJsonObject(
   maxKeys = Number.POSITIVE_INFINITY,
 ): asserts value is JsonObject {
   if (!isPlainObject(value)) throw new PluginValidationError(notObjectMessage);
-  const problems = jsonViolations(value, maxDepth, '$', maxKeys);
-  if (problems.length) throw new PluginValidationError(problems[0], problems);
+  const problems = jsonViolationDetails(value, maxDepth, '$', maxKeys);
+  if (problems.length) throw jsonViolationError(problems);
 }
 
 /**

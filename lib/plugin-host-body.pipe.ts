@@ -1,13 +1,14 @@
 import { Inject, Injectable, type PipeTransform } from '@nestjs/common';
 import { PLUGIN_HOST_RESOLVED_OPTIONS } from './plugin-host.module-definition.js';
 import type { ResolvedPluginHostOptions } from './interfaces/plugin-host-options.interface.js';
-import { isPlainObject, jsonViolations } from './json.util.js';
+import { isPlainObject, jsonViolationDetails, jsonViolationError } from './json.util.js';
 import { PluginValidationError } from './plugin-host.errors.js';
 
 /**
  * First pipe on every REST body: it must be a JSON object (an absent body counts as `{}`), no deeper
  * than `maxJsonDepth`, and free of `__proto__`/`constructor`/`prototype` keys at any depth. It runs
- * before class-transformer ever sees the body.
+ * before class-transformer ever sees the body. Its refusals list each problem's path (`body.a.b`) in
+ * `details`.
  */
 @Injectable()
 export class PluginHostBodyPipe implements PipeTransform<unknown, Record<string, unknown>> {
@@ -20,13 +21,13 @@ export class PluginHostBodyPipe implements PipeTransform<unknown, Record<string,
     if (!isPlainObject(value)) {
       throw new PluginValidationError('The request body must be a JSON object.');
     }
-    const problems = jsonViolations(
+    const problems = jsonViolationDetails(
       value,
       this.options.maxJsonDepth,
       'body',
       this.options.maxJsonKeys,
     );
-    if (problems.length) throw new PluginValidationError(problems[0], problems);
+    if (problems.length) throw jsonViolationError(problems);
     return value;
   }
 }

@@ -11,7 +11,10 @@ import { randomUUID } from 'node:crypto';
 import {
   CapabilityFailedError,
   PluginHostError,
+  PluginNavOrderConflictError,
   PluginValidationError,
+  PluginVersionConflictError,
+  type PluginValidationDetail,
 } from './plugin-host.errors.js';
 
 /** The JSON body of every error the REST API answers. */
@@ -20,10 +23,24 @@ export interface PluginHostErrorBody {
   /** Stable code, e.g. `PLUGIN_NOT_FOUND`. */
   code: string;
   message: string;
-  /** Every violation, for `VALIDATION_FAILED`. */
+  /** Every violation, for `VALIDATION_FAILED` with more than one. */
   errors?: string[];
+  /**
+   * For `VALIDATION_FAILED`: the violations that have a location, each `{ path, message }`
+   * (`config.smtp.port`, `body.labelEn`, `body.a.__proto__`). Absent when none has one.
+   */
+  details?: PluginValidationDetail[];
+  /** For `VERSION_CONFLICT` on one plugin: its slug. */
+  slug?: string;
+  /** For `VERSION_CONFLICT` on one plugin: the version it is at now (also sent as `ETag`). */
+  currentVersion?: number;
   /** Matches the server log line, for 500s. */
   correlationId?: string;
+}
+
+/** The weak `ETag` of the navigation order: `W/"<fingerprint>"`. */
+export function navETag(fingerprint: string): string {
+  return `W/"${fingerprint}"`;
 }
 
 /**
@@ -72,7 +89,10 @@ export class PluginHostExceptionFilter implements ExceptionFilter {
   catch(exception: unknown, host: ArgumentsHost): void {
     const body = knownErrorBody(exception) ?? this.unknownErrorBody(exception);
     const { httpAdapter } = this.adapterHost;
-    httpAdapter.reply(host.switchToHttp().getResponse(), body, body.statusCode);
+    const response: unknown = host.switchToHttp().getResponse();
+    const etag = currentETag(exception);
+    if (etag !== undefined) httpAdapter.setHeader(response, 'ETag', etag);
+    httpAdapter.reply(response, body, body.statusCode);
   }
 
   private unknownErrorBody(exception: unknown): PluginHostErrorBody {
@@ -108,13 +128,26 @@ export function knownErrorBody(exception: unknown): PluginHostErrorBody | undefi
       code: exception.code,
       message: exception.message,
     };
-    if (exception instanceof PluginValidationError && exception.errors.length > 1) {
-      body.errors = exception.errors;
+    if (exception instanceof PluginValidationError) {
+      if (exception.errors.length > 1) body.errors = exception.errors;
+      if (exception.details.length > 0) body.details = exception.details;
+    } else if (exception instanceof PluginVersionConflictError) {
+      body.slug = exception.slug;
+      body.currentVersion = exception.actualVersion;
     }
     return body;
   }
   if (exception instanceof HttpException) return fromHttpException(exception);
   return bodyParserErrorBody(exception);
+}
+
+/** What a 412 sends as `ETag`: the current version or navigation fingerprint, to retry with. */
+function currentETag(exception: unknown): string | undefined {
+  if (exception instanceof PluginVersionConflictError) return `"${exception.actualVersion}"`;
+  if (exception instanceof PluginNavOrderConflictError) {
+    return navETag(exception.actualFingerprint);
+  }
+  return undefined;
 }
 
 function fromHttpException(exception: HttpException): PluginHostErrorBody {

@@ -21,6 +21,7 @@ import {
   ValidationPipe,
 } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
+import { validationDetails } from './config-schema.util.js';
 import {
   ReorderPluginsDto,
   RegisterPluginDto,
@@ -55,7 +56,8 @@ import {
   PluginHostError,
   PluginValidationError,
 } from './plugin-host.errors.js';
-import { PluginHostExceptionFilter } from './plugin-host-exception.filter.js';
+import { navETag, PluginHostExceptionFilter } from './plugin-host-exception.filter.js';
+import { MESSAGES } from './plugin-host.messages.js';
 import { PluginHostService } from './plugin-host.service.js';
 import { assertCapabilitySlug, assertPluginSlug } from './slug.util.js';
 
@@ -74,7 +76,13 @@ const dto = new ValidationPipe({
     const messages = errors.flatMap((e) =>
       Object.values(e.constraints ?? { invalid: `${e.property} is invalid` }),
     );
-    return new PluginValidationError(messages.join('; '), messages);
+    const details = errors.flatMap((e) => {
+      const found = validationDetails([e], 'body');
+      return found.length > 0
+        ? found
+        : [{ path: `body.${e.property}`, message: `${e.property} is invalid` }];
+    });
+    return new PluginValidationError(messages.join('; '), messages, details);
   },
 });
 
@@ -192,18 +200,28 @@ export class PluginHostController {
   @Action('reorder')
   async reorder(
     @Body(PluginHostBodyPipe, dto) body: ReorderPluginsDto,
+    @Headers('if-match') ifMatch: string | undefined,
     @Req() request: unknown,
+    @Res({ passthrough: true }) response: unknown,
   ): Promise<Plugin[]> {
-    const plugins = await this.host.reorder(body.slugs, { actor: this.actorOf(request) });
+    const plugins = await this.host.reorder(body.slugs, {
+      actor: this.actorOf(request),
+      expectedNavFingerprint: parseNavIfMatch(ifMatch),
+    });
+    setHeader(response, 'ETag', navETag(this.host.navFingerprint()));
     return plugins.map((p) => this.host.redact(p));
   }
 
   @Get('nav')
   @Action('read')
-  nav(@Query('lang') lang?: string): NavItem[] {
+  nav(
+    @Query('lang') lang: string | undefined,
+    @Res({ passthrough: true }) response: unknown,
+  ): NavItem[] {
     if (lang !== undefined && lang !== 'en' && lang !== 'ar') {
       throw new PluginValidationError('lang must be "en" or "ar".');
     }
+    setHeader(response, 'ETag', navETag(this.host.navFingerprint()));
     return this.host.nav(lang);
   }
 
@@ -381,6 +399,26 @@ function parseIfMatch(value: string | undefined): number | undefined {
   const match = /^\s*(?:W\/)?"?(\d{1,15})"?\s*$/.exec(value);
   if (!match) throw new PluginValidationError('If-Match must be a plugin version, e.g. "3".');
   return Number(match[1]);
+}
+
+/**
+ * `If-Match: W/"<fingerprint>"` (or `"<fingerprint>"`, or the bare fingerprint) of the navigation to
+ * the fingerprint; `*` means any.
+ */
+function parseNavIfMatch(value: string | undefined): string | undefined {
+  if (value === undefined || value.trim() === '*') return undefined;
+  const match = /^\s*(?:W\/)?("?)([A-Za-z0-9_-]{1,64})\1\s*$/.exec(value);
+  if (!match) throw new PluginValidationError(MESSAGES.badNavIfMatch);
+  return match[2];
+}
+
+function setHeader(response: unknown, name: string, value: string): void {
+  const target = response as {
+    header?: (name: string, value: string) => unknown;
+    setHeader?: (name: string, value: string) => unknown;
+  };
+  if (typeof target.setHeader === 'function') target.setHeader(name, value);
+  else target.header?.(name, value);
 }
 
 function setStatus(response: unknown, status: number): void {

@@ -43,16 +43,36 @@ export abstract class PluginHostError extends Error {
   }
 }
 
+/**
+ * One violation with its location, as listed in `details` of a `VALIDATION_FAILED` body. The path's
+ * first segment names what was checked: `body` (the request body, e.g. `body.labelEn`,
+ * `body.smtp.__proto__`, `body.list[2]`), `config` (the plugin's config after the change, e.g.
+ * `config.smtp.port`), or `$` (a value handed to the service in code).
+ */
+export interface PluginValidationDetail {
+  /** Dotted path of the offending value. @example 'config.smtp.port' */
+  path: string;
+  /** What is wrong there. @example 'port must not be greater than 65535' */
+  message: string;
+}
+
 /** Input that breaks a rule: a bad slug, a non-object config, a forbidden key. HTTP 400. */
 export class PluginValidationError extends PluginHostError {
   readonly code = 'VALIDATION_FAILED';
   readonly status = 400;
   /** Every violation found, when there is more than one. */
   readonly errors: string[];
+  /** The violations that have a location, with their paths (empty when none has one). */
+  readonly details: PluginValidationDetail[];
 
-  constructor(message: string, errors: string[] = [message]) {
+  constructor(
+    message: string,
+    errors: string[] = [message],
+    details: PluginValidationDetail[] = [],
+  ) {
     super(message);
     this.errors = errors;
+    this.details = details;
   }
 }
 
@@ -189,7 +209,10 @@ export class DuplicateHostedPluginError extends PluginHostError {
   }
 }
 
-/** The client's `expectedVersion` / `If-Match` is stale. HTTP 412; nothing was written. */
+/**
+ * The client's `expectedVersion` / `If-Match` is stale. HTTP 412; nothing was written. Over REST the
+ * body carries `slug` and `currentVersion` (the stored version), and the answer `ETag: "<version>"`.
+ */
 export class PluginVersionConflictError extends PluginHostError {
   readonly code = 'VERSION_CONFLICT';
   readonly status = 412;
@@ -200,6 +223,26 @@ export class PluginVersionConflictError extends PluginHostError {
     readonly actualVersion: number,
   ) {
     super(MESSAGES.versionConflict(slug, expectedVersion, actualVersion));
+  }
+}
+
+/**
+ * `reorder()` with an `expectedNavFingerprint` (over REST, `PUT /nav/order` with `If-Match`) that is
+ * no longer the navigation's: someone changed the order, or a plugin in it, since it was read. HTTP
+ * 412 (`VERSION_CONFLICT`); nothing was written. Over REST the answer carries the current
+ * fingerprint as `ETag: W/"<fingerprint>"`.
+ */
+export class PluginNavOrderConflictError extends PluginHostError {
+  readonly code = 'VERSION_CONFLICT';
+  readonly status = 412;
+
+  constructor(
+    /** The fingerprint the caller sent. */
+    readonly expectedFingerprint: string,
+    /** The navigation's fingerprint now, as `navFingerprint()` gives it. */
+    readonly actualFingerprint: string,
+  ) {
+    super(MESSAGES.navOrderConflict);
   }
 }
 

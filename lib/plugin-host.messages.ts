@@ -43,6 +43,10 @@ export const MESSAGES = {
   writeContention: (slug: string, ms: number) =>
     `Plugin "${slug}" kept changing for ${ms} ms of write attempts; nothing was written. Retry.`,
   reorderDuplicate: (slug: string) => `Slug "${slug}" appears twice in the order.`,
+  navOrderConflict:
+    'The navigation changed since you read it (its ETag is no longer the one you sent); nothing was written. Reload and retry.',
+  navFingerprintNotString: 'expectedNavFingerprint must be a string, as navFingerprint() gives it.',
+  badNavIfMatch: 'If-Match must be the ETag of GET /nav, e.g. W/"3q2-7w_x8Kp1Zm0".',
   forbiddenAnonymous:
     'This route changes state or runs code and no guards are configured. Pass `guards` to ' +
     'PluginHostModule.forRoot({ guards: [YourAuthGuard] }), or set `allowAnonymous: true` for development.',

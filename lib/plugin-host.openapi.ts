@@ -11,6 +11,7 @@ import {
   CapabilityResponse,
   DashboardCounts,
   DashboardResponse,
+  ErrorDetailResponse,
   ErrorResponse,
   NavItemResponse,
   PluginResponse,
@@ -134,11 +135,40 @@ function describeModels(s: Swagger): void {
     items: { type: [WorkflowRunResponse] },
     nextCursor: { type: String, nullable: true },
   });
+  props(ErrorDetailResponse, {
+    path: {
+      type: String,
+      example: 'config.smtp.port',
+      description:
+        'Where: `config.…` in the config after the change (its schema), `body.…` in the request body.',
+    },
+    message: { type: String, example: 'port must not be greater than 65535' },
+  });
   props(ErrorResponse, {
     statusCode: { type: Number, example: 404 },
     code: { type: String, example: 'PLUGIN_NOT_FOUND' },
     message: { type: String },
-    errors: { type: [String], required: false },
+    errors: {
+      type: [String],
+      required: false,
+      description: 'VALIDATION_FAILED with several violations: every one.',
+    },
+    details: {
+      type: [ErrorDetailResponse],
+      required: false,
+      description: 'VALIDATION_FAILED: the violations that have a location, with their paths.',
+    },
+    slug: {
+      ...slug,
+      required: false,
+      description: 'VERSION_CONFLICT on one plugin: its slug.',
+    },
+    currentVersion: {
+      type: Number,
+      required: false,
+      example: 4,
+      description: 'VERSION_CONFLICT on one plugin: the version it is at now (also the ETag).',
+    },
     correlationId: { type: String, required: false },
   });
   props(UpdatePluginDto, {
@@ -165,11 +195,17 @@ type Errors = Record<number, string[]>;
 function describeRoutes(s: Swagger): void {
   const proto = PluginHostController.prototype as unknown as Record<string, object>;
   s.ApiTags('plugin-host')(PluginHostController);
-  s.ApiExtraModels(ErrorResponse)(PluginHostController);
+  s.ApiExtraModels(ErrorResponse, ErrorDetailResponse)(PluginHostController);
   const route = (
     method: string,
     summary: string,
-    ok: { status: number; type?: unknown; isArray?: boolean; description?: string },
+    ok: {
+      status: number;
+      type?: unknown;
+      isArray?: boolean;
+      description?: string;
+      headers?: object;
+    },
     errors: Errors,
     extra: Decorator[] = [],
   ) => {
@@ -186,10 +222,25 @@ function describeRoutes(s: Swagger): void {
           status: Number(status),
           description: codes.join(', '),
           type: ErrorResponse,
+          headers: status === '412' ? conflictETag : undefined,
         }),
       );
     }
     for (const decorate of decorators) decorate(proto, method, descriptor);
+  };
+  const conflictETag = {
+    ETag: {
+      description:
+        'What is current now, to reload or retry with: the plugin\'s version ("4"), or for /nav/order the navigation\'s fingerprint (W/"…").',
+      schema: { type: 'string' },
+    },
+  };
+  const navETag = {
+    ETag: {
+      description:
+        'W/"<fingerprint>" of the navigation order (slugs, sorts and versions of the plugins with nav on); send it back as If-Match on PUT /nav/order.',
+      schema: { type: 'string', example: 'W/"kQ3h0Vx1c2Zk9aBd"' },
+    },
   };
   const slugParam = s.ApiParam({ name: 'slug', description: 'Plugin slug', example: 'newsletter' });
   const ifMatch = s.ApiHeader({
@@ -273,19 +324,28 @@ function describeRoutes(s: Swagger): void {
   route(
     'reorder',
     'Rewrite sort so the navigation follows this order',
-    { status: 200, type: PluginResponse, isArray: true },
+    { status: 200, type: PluginResponse, isArray: true, headers: navETag },
     {
       400: invalid,
       404: ['PLUGIN_NOT_FOUND'],
+      412: ['VERSION_CONFLICT'],
       415: ['UNSUPPORTED_MEDIA_TYPE'],
       503: ['STORE_UNAVAILABLE'],
     },
-    [s.ApiBody({ type: ReorderPluginsDto })],
+    [
+      s.ApiHeader({
+        name: 'If-Match',
+        required: false,
+        description:
+          'The ETag of GET /nav you last saw (W/"…"); if the navigation changed since, 412 and nothing is written.',
+      }),
+      s.ApiBody({ type: ReorderPluginsDto }),
+    ],
   );
   route(
     'nav',
     'Navigation entries of enabled, nav-visible plugins',
-    { status: 200, type: NavItemResponse, isArray: true },
+    { status: 200, type: NavItemResponse, isArray: true, headers: navETag },
     { 400: invalid },
     [s.ApiQuery({ name: 'lang', required: false, enum: ['en', 'ar'] })],
   );

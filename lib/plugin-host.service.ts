@@ -8,6 +8,7 @@ import {
   type OnModuleInit,
 } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
+import { createHash } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { CapabilityRegistry, type RegisteredCapability } from './capability.registry.js';
 import {
@@ -45,6 +46,7 @@ import type {
   NavItem,
   PluginChangeEvent,
   PluginChanges,
+  ReorderOptions,
 } from './interfaces/hosted-plugin.interface.js';
 import type { ResolvedPluginHostOptions } from './interfaces/plugin-host-options.interface.js';
 import type {
@@ -75,6 +77,7 @@ import {
   PluginDisabledError,
   PluginExistsError,
   PluginInUseError,
+  PluginNavOrderConflictError,
   PluginNotFoundError,
   PluginPayloadTooLargeError,
   PluginValidationError,
@@ -105,6 +108,9 @@ const AUDIT_ACTION_NAMES: ReadonlySet<string> = new Set(Object.values(AUDIT_ACTI
 /** What `compareAndSet` attempts answer when the record moved on under them. */
 const MISSED = Symbol('missed');
 
+/** The `inLane` key of reorders: no plugin slug starts with a dot. */
+const REORDER_LANE = '.reorder';
+
 type Change = Partial<Omit<Plugin, 'slug' | 'version' | 'createdAt' | 'updatedAt'>>;
 
 /**
@@ -119,6 +125,7 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
   private readonly logger = new Logger('PluginHost');
   private readonly plugins = new Map<string, Plugin>();
   private sortedCache: readonly Plugin[] | null = null;
+  private navFingerprintCache: { of: readonly Plugin[]; value: string } | null = null;
   private emitter: Emitter | undefined;
   private telemetry: PluginHostTelemetry | undefined;
   private readonly listeners = new Set<(event: PluginChangeEvent) => void>();
@@ -234,6 +241,26 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
       });
     }
     return items;
+  }
+
+  /**
+   * A short fingerprint of the navigation order: a hash of the slug, sort and version of every plugin
+   * with `nav` on (enabled or not), in order. Any reorder, and any change to one of those plugins,
+   * gives a new one. Over REST it is the weak `ETag` of `GET /nav` and `PUT /nav/order`; pass it back
+   * as `reorder(slugs, { expectedNavFingerprint })` to reorder only if nothing moved meanwhile.
+   *
+   * @example 'kQ3h0Vx1c2Zk9aBd'
+   */
+  navFingerprint(): string {
+    const list = this.list();
+    if (this.navFingerprintCache?.of !== list) {
+      const hash = createHash('sha1');
+      for (const plugin of list) {
+        if (plugin.nav) hash.update(`${plugin.slug}\0${plugin.sort}\0${plugin.version}\n`);
+      }
+      this.navFingerprintCache = { of: list, value: hash.digest('base64url').slice(0, 16) };
+    }
+    return this.navFingerprintCache.value;
   }
 
   /** Whether `slug` is hosted and enabled. Never throws. */
@@ -567,10 +594,13 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
    * Rewrites `sort` so the navigation follows `slugs` (first gets 10, then 20, ...); plugins not
    * listed keep their relative order after them. All rows change in one atomic write; rows whose
    * sort is already right are not touched. Resolves every plugin in the new order.
+   *
+   * With `expectedNavFingerprint` (see {@link navFingerprint}) it first re-reads the store and
+   * fails with `PluginNavOrderConflictError`, writing nothing, if the navigation changed since.
    */
   async reorder(
     slugs: readonly string[],
-    options: MutationOptions = {},
+    options: ReorderOptions = {},
   ): Promise<readonly Plugin[]> {
     if (!Array.isArray(slugs))
       throw new PluginValidationError('slugs must be an array of plugin slugs.');
@@ -580,10 +610,28 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
       if (seen.has(slug)) throw new PluginValidationError(MESSAGES.reorderDuplicate(slug));
       seen.add(slug);
     }
+    const expected = options.expectedNavFingerprint;
+    if (expected !== undefined && typeof expected !== 'string') {
+      throw new PluginValidationError(MESSAGES.navFingerprintNotString);
+    }
+    // One reorder at a time on this instance, so two conditional ones cannot both pass the check.
+    return this.inLane(REORDER_LANE, () => this.writeOrder(slugs, seen, options));
+  }
+
+  private async writeOrder(
+    slugs: readonly string[],
+    seen: ReadonlySet<string>,
+    options: ReorderOptions,
+  ): Promise<readonly Plugin[]> {
+    const expected = options.expectedNavFingerprint;
     const deadline = Date.now() + WRITE_CONTENTION_MS;
     for (let attempt = 0; attempt === 0 || Date.now() < deadline; attempt++) {
       if (attempt > 1) await sleep(Math.random() * Math.min(2 ** attempt, 20));
-      if (attempt > 0) await this.reloadAll();
+      // A condition is checked against the store, not this instance's copy, which may lag.
+      if (attempt > 0 || expected !== undefined) await this.reloadAll();
+      if (expected !== undefined && this.navFingerprint() !== expected) {
+        throw new PluginNavOrderConflictError(expected, this.navFingerprint());
+      }
       const current = [...this.plugins.values()];
       const bySlug = new Map(current.map((p) => [p.slug, p]));
       for (const slug of slugs) if (!bySlug.has(slug)) throw new PluginNotFoundError(slug);

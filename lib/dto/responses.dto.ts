@@ -72,12 +72,21 @@ export class AuditPageResponse {
   nextCursor!: string | null;
 }
 
+/** One located violation in a `VALIDATION_FAILED` body. */
+export class ErrorDetailResponse {
+  path!: string;
+  message!: string;
+}
+
 /** Every error body. */
 export class ErrorResponse {
   statusCode!: number;
   code!: string;
   message!: string;
   errors?: string[];
+  details?: ErrorDetailResponse[];
+  slug?: string;
+  currentVersion?: number;
   correlationId?: string;
 }
 

@@ -54,6 +54,16 @@ export interface MutationOptions {
   actor?: string;
 }
 
+/** Options of `reorder()`. */
+export interface ReorderOptions extends MutationOptions {
+  /**
+   * The navigation fingerprint the caller last saw (`navFingerprint()`; over REST, the `ETag` of
+   * `GET /nav`). If the navigation has changed since, checked against the store, the call fails with
+   * `PluginNavOrderConflictError` (HTTP 412) and writes nothing.
+   */
+  expectedNavFingerprint?: string;
+}
+
 /** One navigation entry from `nav()`. */
 export interface NavItem {
   /** @example 'newsletter' */

@@ -79,6 +79,8 @@ const STRINGS = {
     conflict: 'Changed elsewhere — reload. It is now at version {0}; your edit was not saved.',
     reloaded:
       'It changed elsewhere meanwhile: this is its current state. Try again if still needed.',
+    reloadedAt:
+      'It changed elsewhere meanwhile (now at version {0}): this is its current state. Try again if still needed.',
     changedElsewhere: 'Changed elsewhere: now at version {0}. Reload to see it.',
     errorsTitle: 'The server refused this config:',
     version: 'Version {0}',
@@ -91,6 +93,8 @@ const STRINGS = {
     saveOrder: 'Save order',
     reset: 'Reset',
     orderSaved: 'Order saved.',
+    orderConflict:
+      'The navigation changed elsewhere meanwhile: this is the current order. Yours was not saved; reorder again if still needed.',
     hidden: 'hidden: disabled',
     noNav: 'No plugin is set to show in the navigation.',
     preview: 'Sidebar preview',
@@ -210,6 +214,8 @@ const STRINGS = {
     notObject: 'يجب أن تكون الإعدادات كائن JSON.',
     conflict: 'تغيّرت في مكان آخر — أعد التحميل. أصبحت في الإصدار {0}؛ لم يُحفظ تعديلك.',
     reloaded: 'تغيّرت في مكان آخر في الأثناء: هذه حالتها الحالية. أعد المحاولة إن لزم.',
+    reloadedAt:
+      'تغيّرت في مكان آخر في الأثناء (أصبحت في الإصدار {0}): هذه حالتها الحالية. أعد المحاولة إن لزم.',
     changedElsewhere: 'تغيّرت في مكان آخر: الإصدار الآن {0}. أعد التحميل لرؤيتها.',
     errorsTitle: 'رفض الخادم هذه الإعدادات:',
     version: 'الإصدار {0}',
@@ -222,6 +228,8 @@ const STRINGS = {
     saveOrder: 'حفظ الترتيب',
     reset: 'إعادة الضبط',
     orderSaved: 'تم حفظ الترتيب.',
+    orderConflict:
+      'تغيّر التنقل في مكان آخر في الأثناء: هذا هو الترتيب الحالي. لم يُحفظ ترتيبك؛ أعد الترتيب إن لزم.',
     hidden: 'مخفية: معطّلة',
     noNav: 'لا توجد إضافة معدّة للظهور في التنقل.',
     preview: 'معاينة الشريط الجانبي',
@@ -278,12 +286,16 @@ const state = {
   arg: '',
   dash: null,
   nav: [],
+  /** The `ETag` of the last `GET /nav`, and the one the unsaved order started from. */
+  navETag: null,
+  draftETag: null,
   access: null,
   filter: '',
   notice: null,
   editor: null,
   draft: null,
   navStatus: '',
+  navFailed: false,
   run: null,
   audit: { items: [], next: null, slug: '', action: '', error: '', loaded: false },
   workflows: { definitions: [], runs: [], error: '', loaded: false },
@@ -369,7 +381,8 @@ class ApiError extends Error {
   }
 }
 
-async function api(method, url, body, headers = {}) {
+/** Calls the API; resolves `{ data, response }`, throws an `ApiError` for an error status. */
+async function call(method, url, body, headers = {}) {
   const init = { method, headers: { accept: 'application/json', ...headers } };
   if (body !== undefined) {
     init.headers['content-type'] = 'application/json';
@@ -384,7 +397,11 @@ async function api(method, url, body, headers = {}) {
     data = { message: text };
   }
   if (!response.ok) throw new ApiError(response.status, data);
-  return data;
+  return { data, response };
+}
+
+async function api(method, url, body, headers = {}) {
+  return (await call(method, url, body, headers)).data;
 }
 
 const ifMatch = (version) => ({ 'if-match': `"${version}"` });
@@ -408,13 +425,19 @@ function mergeDiff(from, to) {
   return patch;
 }
 
-/** `config.smtp.port: port must not be…` -> `{ path: 'smtp.port', message }`. */
+/**
+ * The violations of a 400 body as `{ path, message }`, paths relative to the config: the server's
+ * `details` (`config.smtp.port` from the schema, `body.smtp.__proto__` from the patch both name a
+ * config key), else every line of `errors` (or the `message`) without a path.
+ */
 function parseErrors(body) {
-  const list = body?.errors ?? [body?.message ?? ''];
-  return list.map((line) => {
-    const match = /^config((?:\.[^.:\s]+)*): (.*)$/s.exec(line);
-    return match ? { path: match[1].slice(1), message: match[2] } : { path: '', message: line };
-  });
+  if (Array.isArray(body?.details) && body.details.length > 0) {
+    return body.details.map((detail) => ({
+      path: String(detail.path).replace(/^(?:config|body)(?:\.|$)/, ''),
+      message: String(detail.message),
+    }));
+  }
+  return (body?.errors ?? [body?.message ?? '']).map((message) => ({ path: '', message }));
 }
 
 /** Flattens a plugin snapshot to `path -> JSON text`, for the audit diff. */
@@ -443,10 +466,11 @@ function when(at, locale) {
 async function load() {
   const [dash, nav] = await Promise.all([
     api('GET', 'dashboard'),
-    api('GET', `nav?lang=${state.lang}`),
+    call('GET', `nav?lang=${state.lang}`),
   ]);
   state.dash = dash;
-  state.nav = nav;
+  state.nav = nav.data;
+  state.navETag = nav.response.headers.get('etag');
   state.loadError = '';
   syncEditor();
   if (state.view === 'audit') await loadAudit('latest');
@@ -565,7 +589,10 @@ async function mutate(operation) {
   try {
     await operation();
   } catch (e) {
-    state.notice = { error: true, text: e.status === 412 ? t('reloaded') : errorText(e) };
+    const now = e.body?.currentVersion;
+    const text =
+      e.status !== 412 ? errorText(e) : now === undefined ? t('reloaded') : t('reloadedAt', now);
+    state.notice = { error: true, text };
   }
   try {
     await load();
@@ -628,6 +655,8 @@ async function saveConfig(p) {
     if (e.status === 412) {
       editor.errors = [];
       editor.conflict = true;
+      editor.current = e.body?.currentVersion;
+      render();
       return load().catch(render);
     } else if (e.status === 400) editor.errors = parseErrors(e.body);
     else editor.errors = [{ path: '', message: errorText(e) }];
@@ -649,14 +678,15 @@ async function reloadEditor(slug) {
 /** Selects `"key"` of a dotted path in the config text, so an error leads to its field. */
 function selectPath(dotted) {
   const area = byId('config-text');
+  const keys = dotted.split(/\.|\[\d+\]/).filter(Boolean);
   let at = 0;
-  for (const key of dotted.split('.')) {
+  for (const key of keys) {
     const found = area.value.indexOf(`"${key}"`, at);
     if (found === -1) break;
     at = found;
   }
   area.focus();
-  const key = dotted.split('.').pop();
+  const key = keys.at(-1) ?? '';
   if (area.value.startsWith(`"${key}"`, at)) area.setSelectionRange(at, at + key.length + 2);
 }
 
@@ -680,8 +710,17 @@ function moveItem(slug, delta) {
 
 function setDraft(order) {
   const saved = state.dash.plugins.filter((p) => p.nav).map((p) => p.slug);
+  // The save is conditional on the order this draft started from, not on later live reloads.
+  if (!state.draft) state.draftETag = state.navETag;
   state.draft = order.join() === saved.join() ? null : order;
+  if (!state.draft) state.draftETag = null;
   state.navStatus = '';
+  state.navFailed = false;
+}
+
+function clearDraft() {
+  state.draft = null;
+  state.draftETag = null;
 }
 
 async function saveOrder() {
@@ -690,14 +729,27 @@ async function saveOrder() {
   let next = 0;
   // Every plugin keeps its place; only the navigation ones trade places among themselves.
   const slugs = state.dash.plugins.map((p) => (positions.has(p.slug) ? order[next++] : p.slug));
+  const base = state.draftETag ?? state.navETag;
   try {
-    await api('PUT', 'nav/order', { slugs });
-    state.draft = null;
+    await api('PUT', 'nav/order', { slugs }, base ? { 'if-match': base } : {});
+    clearDraft();
     state.navStatus = t('orderSaved');
+    state.navFailed = false;
     announce(state.navStatus);
     await load();
   } catch (e) {
+    if (e.status === 412) {
+      clearDraft();
+      state.navStatus = t('orderConflict');
+      state.navFailed = true;
+      announce(state.navStatus);
+      return load().catch((error) => {
+        state.loadError = errorText(error);
+        render();
+      });
+    }
     state.navStatus = t('failed', errorText(e));
+    state.navFailed = true;
     render();
   }
 }
@@ -916,7 +968,18 @@ function configView() {
     heading(t('configOfShort', ''), named(p)),
     h('p', { class: 'muted' }, t('version', editor.version)),
     !writable && h('p', { class: 'note' }, t('configReadOnly')),
-    editor.conflict && h('p', { class: 'note error', role: 'alert' }, t('conflict', p.version)),
+    editor.conflict &&
+      h(
+        'p',
+        { class: 'note error', role: 'alert' },
+        t('conflict', editor.current ?? p.version),
+        ' ',
+        h(
+          'button',
+          { type: 'button', id: 'conflict-reload', onclick: () => reloadEditor(p.slug) },
+          t('reload'),
+        ),
+      ),
     editor.behind &&
       !editor.conflict &&
       h('p', { class: 'note warn', role: 'status' }, t('changedElsewhere', editor.behind)),
@@ -1127,14 +1190,22 @@ function navView() {
                 id: 'reset-order',
                 disabled: !state.draft,
                 onclick: () => {
-                  state.draft = null;
+                  clearDraft();
                   render();
                 },
               },
               t('reset'),
             ),
           ),
-        h('p', { role: 'status', class: 'muted', id: 'nav-status' }, state.navStatus),
+        h(
+          'p',
+          {
+            role: 'status',
+            class: state.navFailed && state.navStatus ? 'note error' : 'muted',
+            id: 'nav-status',
+          },
+          state.navStatus,
+        ),
       ),
       preview(order),
     ),
@@ -1676,7 +1747,9 @@ async function setLang(lang) {
   }
   renderChrome();
   try {
-    state.nav = await api('GET', `nav?lang=${lang}`);
+    const nav = await call('GET', `nav?lang=${lang}`);
+    state.nav = nav.data;
+    state.navETag = nav.response.headers.get('etag');
   } catch (e) {
     state.loadError = errorText(e);
   }

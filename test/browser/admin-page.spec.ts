@@ -193,6 +193,29 @@ describe('config editor', () => {
     expect((await running.api('GET', 'plugins/vault')).version).toBe(before.version);
   });
 
+  it("lists the body checks' located violations too, and leads to the key", async () => {
+    const page = await open('#config/vault');
+    const before = await running.api('GET', 'plugins/vault');
+    const text = await page.inputValue('#config-text');
+    await page.fill(
+      '#config-text',
+      text.replace('"region": "eu",', '"region": "eu", "__proto__": {"x": 1},'),
+    );
+    await page.click('#save-config');
+    await page.locator('#config-errors li').first().waitFor();
+    expect(await page.locator('#config-errors li').allTextContents()).toEqual([
+      expect.stringMatching(/^__proto__ Forbidden key at "body\.__proto__"/),
+    ]);
+    await page.click('#error-0');
+    expect(
+      await page.evaluate(() => {
+        const area = document.getElementById('config-text') as HTMLTextAreaElement;
+        return area.value.slice(area.selectionStart, area.selectionEnd);
+      }),
+    ).toBe('"__proto__"');
+    expect(await running.api('GET', 'plugins/vault')).toEqual(before);
+  });
+
   it('saves only what changed, with If-Match, and keeps masked secrets', async () => {
     const page = await open('#config/vault');
     const { version } = await running.api('GET', 'plugins/vault');
@@ -233,8 +256,8 @@ describe('config editor', () => {
       /Changed elsewhere — reload\. It is now at version 3/,
     );
     expect((await running.api('GET', 'plugins/vault')).config.region).toBe('ap');
-    // Reload shows the current config.
-    await page.click('#reload-config');
+    // The alert offers the reload, which shows the current config.
+    await page.click('main [role="alert"].note #conflict-reload');
     await page.waitForFunction(() =>
       (document.getElementById('config-text') as HTMLTextAreaElement).value.includes('"ap"'),
     );
@@ -315,6 +338,43 @@ describe('navigation order', () => {
     );
     expect(sorts.reports < sorts.newsletter && sorts.newsletter < sorts.beta).toBe(true);
     expect(sorts.beta < sorts.mail).toBe(true);
+  });
+});
+
+describe('navigation order, two admins', () => {
+  it('saves with If-Match and, when the order changed meanwhile, reloads it instead of overwriting', async () => {
+    const page = await open('#navigation');
+    const ifMatch: Array<string | undefined> = [];
+    page.on('request', (request) => {
+      if (request.method() === 'PUT') ifMatch.push(request.headers()['if-match']);
+    });
+    const seen = (await fetch(`${running.origin}/api/plugin-host/nav`)).headers.get('etag');
+    await page.focus('#nav-item-reports');
+    await page.keyboard.press('Alt+ArrowUp');
+    // Another admin saves an order first; the page shows it live, keeping this draft.
+    await running.api('PUT', 'nav/order', { slugs: ['beta', 'newsletter', 'reports'] });
+    await page.waitForFunction(() =>
+      document.getElementById('announcer')!.textContent!.includes('reordered'),
+    );
+    await page.click('#save-order');
+    await page.waitForFunction(() =>
+      document.getElementById('nav-status')!.textContent!.includes('changed elsewhere'),
+    );
+    expect(ifMatch).toEqual([seen]);
+    expect(await navSlugs()).toEqual(['newsletter', 'reports']);
+    const order = () =>
+      page
+        .locator('#nav-list li')
+        .evaluateAll((els) => els.map((el) => (el as HTMLElement).dataset.slug));
+    await expect.poll(order).toEqual(['beta', 'newsletter', 'reports', 'mail']);
+    expect(await page.isDisabled('#save-order')).toBe(true);
+    // Reordering again from the reloaded state goes through.
+    await page.focus('#nav-item-reports');
+    await page.keyboard.press('Alt+ArrowUp');
+    await page.click('#save-order');
+    await expect.poll(navSlugs).toEqual(['reports', 'newsletter']);
+    expect(ifMatch).toHaveLength(2);
+    expect(ifMatch[1]).not.toBe(seen);
   });
 });
 
@@ -410,7 +470,10 @@ describe('workflows', () => {
     expect(await seriousViolations(page), 'workflows').toEqual([]);
     await page.click('button[data-lang="ar"]');
     await page.waitForFunction(() => document.documentElement.dir === 'rtl');
-    expect(await page.textContent('#view-title')).toBe('سير العمل');
+    // The direction flips at once; the view is drawn again once GET /nav?lang=ar answers.
+    await page.waitForFunction(
+      () => document.getElementById('view-title')?.textContent === 'سير العمل',
+    );
     expect(await row.locator('.run-status').textContent()).toBe('نجح');
     expect(await seriousViolations(page), 'workflows arabic').toEqual([]);
   });

@@ -16,7 +16,7 @@ const ROUTES: Array<[string, string, number, string[]]> = [
   ['delete', '/plugins/{slug}', 204, ['PLUGIN_IN_USE', 'PLUGIN_NOT_FOUND']],
   ['post', '/plugins/{slug}/toggle', 200, ['PLUGIN_NOT_FOUND', 'VERSION_CONFLICT']],
   ['post', '/plugins/{slug}/configure', 200, ['PAYLOAD_TOO_LARGE', 'VALIDATION_FAILED']],
-  ['put', '/nav/order', 200, ['PLUGIN_NOT_FOUND']],
+  ['put', '/nav/order', 200, ['PLUGIN_NOT_FOUND', 'VERSION_CONFLICT']],
   ['get', '/nav', 200, ['VALIDATION_FAILED']],
   ['get', '/dashboard', 200, []],
   ['get', '/capabilities', 200, []],
@@ -85,6 +85,47 @@ describe('OpenAPI document', () => {
     );
     expect(Object.keys(schemas.DashboardResponse.properties)).toEqual(
       expect.arrayContaining(['plugins', 'nav', 'capabilities', 'counts']),
+    );
+  });
+
+  it('describes the fields a client acts on: details, slug and currentVersion', () => {
+    const schemas = document.components!.schemas as Record<
+      string,
+      { properties: Record<string, any>; required?: string[] }
+    >;
+    const error = schemas.ErrorResponse;
+    for (const optional of ['errors', 'details', 'slug', 'currentVersion']) {
+      expect(error.required ?? []).not.toContain(optional);
+    }
+    expect(error.properties.currentVersion).toMatchObject({ type: 'number' });
+    expect(error.properties.slug).toMatchObject({ type: 'string' });
+    expect(error.properties.details).toMatchObject({
+      type: 'array',
+      items: { $ref: '#/components/schemas/ErrorDetailResponse' },
+    });
+    expect(schemas.ErrorDetailResponse.properties).toMatchObject({
+      path: { type: 'string', example: 'config.smtp.port' },
+      message: { type: 'string' },
+    });
+    expect(schemas.ErrorDetailResponse.required).toEqual(['path', 'message']);
+  });
+
+  it('describes the ETag of 412 answers and the navigation, and If-Match on PUT /nav/order', () => {
+    const op = (method: string, path: string) =>
+      (document.paths[`${BASE}${path}`] as Record<string, any>)[method];
+    for (const [method, path] of [
+      ['patch', '/plugins/{slug}'],
+      ['delete', '/plugins/{slug}'],
+      ['post', '/plugins/{slug}/toggle'],
+      ['post', '/plugins/{slug}/configure'],
+      ['put', '/nav/order'],
+    ]) {
+      expect(op(method, path).responses[412].headers?.ETag, `${method} ${path}`).toBeDefined();
+    }
+    expect(op('get', '/nav').responses[200].headers.ETag.description).toContain('If-Match');
+    expect(op('put', '/nav/order').responses[200].headers.ETag).toBeDefined();
+    expect(op('put', '/nav/order').parameters).toContainEqual(
+      expect.objectContaining({ name: 'If-Match', in: 'header', required: false }),
     );
   });
 });

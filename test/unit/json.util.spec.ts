@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { mergePatch } from '../../lib/index.js';
-import { assertJsonObject, deepFreeze, jsonViolations, readPath } from '../../lib/json.util.js';
+import {
+  assertJsonObject,
+  deepFreeze,
+  jsonViolationDetails,
+  jsonViolations,
+  readPath,
+} from '../../lib/json.util.js';
+import { PluginValidationError } from '../../lib/plugin-host.errors.js';
 
 describe('mergePatch (RFC 7396)', () => {
   // The examples of RFC 7396, appendix A, restricted to object targets and patches.
@@ -44,6 +51,33 @@ describe('JSON checks', () => {
     for (let i = 0; i < 40; i++) deep = { d: deep };
     expect(jsonViolations(deep, 32)).toEqual([expect.stringContaining('deeper than 32')]);
     expect(jsonViolations({ a: { b: 1 } }, 32)).toEqual([]);
+  });
+
+  it('gives each violation its location: key, too-deep value, non-JSON value, over-full object', () => {
+    const body = JSON.parse(
+      '{"a":{"b":[{"__proto__":1}]},"c":{"d":{"e":{"f":{}}}},"n":[1,{"x":2}]}',
+    );
+    body.n[1].x = Number.NaN;
+    expect(jsonViolationDetails(body, 4, 'body')).toEqual([
+      { path: 'body.a.b[0].__proto__', message: expect.stringContaining('body.a.b[0].__proto__') },
+      { path: 'body.c.d.e.f', message: 'JSON nested deeper than 4 levels.' },
+      { path: 'body.n[1].x', message: expect.stringContaining('body.n[1].x') },
+    ]);
+    expect(jsonViolationDetails({ a: { b: 1, c: 2 } }, 32, '$', 2)).toEqual([
+      { path: '$.a', message: 'JSON with more than 2 keys in all.' },
+    ]);
+    expect(jsonViolations(body, 4, 'body')).toEqual(
+      jsonViolationDetails(body, 4, 'body').map((v) => v.message),
+    );
+    try {
+      assertJsonObject({ ok: { prototype: {} } }, 32, 'no');
+      expect.unreachable();
+    } catch (error) {
+      expect(error).toBeInstanceOf(PluginValidationError);
+      expect((error as PluginValidationError).details).toEqual([
+        { path: '$.ok.prototype', message: (error as Error).message },
+      ]);
+    }
   });
 
   it('refuses values that are not JSON', () => {
