@@ -11,8 +11,10 @@ import { fmt, median, ms, ratio, rotate } from './lib/stats.js';
 
 const PROVIDERS = 100;
 const METHODS = 10;
-const WARMUP = 3;
+const WARMUP = 10;
 const ROUNDS = 31;
+/** Boots of each app per round, summed: single boots on a shared machine vary by ±30%. */
+const PER_ROUND = 3;
 const TARGET = 1.2;
 
 /** `PROVIDERS` classes with `METHODS` async methods each, decorated or not. */
@@ -84,17 +86,33 @@ runBench('boot', 'Boot: 1,000 capabilities on 100 providers', async () => {
   const times = new Map<Variant, number[]>(names.map((n) => [n, []]));
   const ratios: number[] = [];
   for (let round = 0; round < ROUNDS; round++) {
-    for (const name of rotate(names, round)) times.get(name)!.push(await boot(name));
+    for (const name of rotate(names, round)) {
+      let total = 0;
+      for (let i = 0; i < PER_ROUND; i++) total += await boot(name);
+      times.get(name)!.push(total / PER_ROUND);
+    }
     ratios.push(times.get(SUBJECT)!.at(-1)! / times.get(BASELINE)!.at(-1)!);
     if ((round + 1) % 5 === 0) progress(`round ${round + 1}/${ROUNDS}: ${ratio(ratios.at(-1)!)}`);
   }
   const measured = median(ratios);
   const table: Table = {
-    title: `${PROVIDERS} providers x ${METHODS} methods; NestFactory.create + app.init (no listen); median of ${ROUNDS} interleaved boots`,
-    columns: ['App', 'boot ms (median)', 'vs baseline (median of per-round ratios)'],
+    title: `${PROVIDERS} providers x ${METHODS} methods; NestFactory.create + app.init (no listen); ${ROUNDS} interleaved rounds of ${PER_ROUND} boots per app`,
+    columns: [
+      'App',
+      'boot ms (median)',
+      'vs baseline (median of per-round ratios)',
+      'middle half of the rounds',
+    ],
     rows: names.map((name) => {
       const perRound = times.get(name)!.map((t, i) => t / times.get(BASELINE)![i]);
-      return [name, ms(median(times.get(name)!)), ratio(median(perRound))];
+      const sorted = [...perRound].sort((a, b) => a - b);
+      const quartile = (q: number) => sorted[Math.floor(q * (sorted.length - 1))];
+      return [
+        name,
+        ms(median(times.get(name)!)),
+        ratio(median(perRound)),
+        name === BASELINE ? '' : `${ratio(quartile(0.25))} - ${ratio(quartile(0.75))}`,
+      ];
     }),
   };
   const extra = median(times.get(SUBJECT)!) - median(times.get(BASELINE)!);
@@ -106,7 +124,7 @@ runBench('boot', 'Boot: 1,000 capabilities on 100 providers', async () => {
   };
   return {
     settings: [
-      `${WARMUP} warm-up boots of each app, then ${ROUNDS} rounds, app order rotated every round; a GC before each boot (--expose-gc)`,
+      `${WARMUP} warm-up boots of each app, then ${ROUNDS} rounds of ${PER_ROUND} boots of each app (their mean is the round's time), app order rotated every round; a GC before each boot (--expose-gc)`,
       'memory store, REST controller mounted; all boots in one process, so the JIT is warm and module import time is not counted',
     ],
     tables: [table],
