@@ -55,7 +55,14 @@ export class PluginHostAccessGuard implements CanActivate, OnModuleInit {
     if (route.action !== 'read' && !this.options.allowAnonymous) {
       throw new ForbiddenException(MESSAGES.forbiddenAnonymous);
     }
-    // Synchronous when there is nothing to wait for: the run route pays for every await.
+    return this.afterAccess(context, route);
+  }
+
+  /**
+   * `authorize`, then the JSON API's transport rules (413, 415, `+json` bodies). Synchronous when
+   * there is nothing to wait for: the run route pays for every await.
+   */
+  private afterAccess(context: ExecutionContext, route: GuardedRoute): boolean | Promise<boolean> {
     if (this.options.authorize) return this.authorized(context, route);
     return route.jsonApi ? this.transport(context) : true;
   }
@@ -86,8 +93,7 @@ export class PluginHostAccessGuard implements CanActivate, OnModuleInit {
       const allowed = isObservable(verdict) ? await lastValueFrom(verdict) : await verdict;
       if (!allowed) throw new ForbiddenException('Forbidden resource');
     }
-    if (this.options.authorize) return this.authorized(context, route);
-    return route.jsonApi ? this.transport(context) : true;
+    return this.afterAccess(context, route);
   }
 
   private async authorized(context: ExecutionContext, route: GuardedRoute): Promise<boolean> {
@@ -100,7 +106,6 @@ export class PluginHostAccessGuard implements CanActivate, OnModuleInit {
     return jsonApi ? this.transport(context) : true;
   }
 
-  /** After access: the JSON API's transport rules (413, 415, `+json` bodies). */
   private transport(context: ExecutionContext): true | Promise<true> {
     return acceptJsonTransport(
       context.switchToHttp().getRequest<HttpRequest>(),

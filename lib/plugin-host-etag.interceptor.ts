@@ -4,14 +4,8 @@ import {
   type ExecutionContext,
   type NestInterceptor,
 } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
 import { map, type Observable } from 'rxjs';
-
-interface HeaderWriter {
-  /** Fastify's reply. */
-  header?: (name: string, value: string) => unknown;
-  /** Express's (Node.js's) response. */
-  setHeader?: (name: string, value: string) => unknown;
-}
 
 /**
  * Gives a response holding one plugin `ETag: "<version>"`, ready to be sent back as `If-Match`.
@@ -20,15 +14,15 @@ interface HeaderWriter {
  */
 @Injectable()
 export class PluginHostETagInterceptor implements NestInterceptor {
+  constructor(private readonly adapterHost: HttpAdapterHost) {}
+
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
-    const response = context.switchToHttp().getResponse<HeaderWriter>();
+    const response: unknown = context.switchToHttp().getResponse();
     return next.handle().pipe(
       map((body: unknown) => {
         const plugin = body as { slug?: unknown; version?: unknown } | null;
         if (typeof plugin?.version === 'number' && typeof plugin.slug === 'string') {
-          const etag = `"${plugin.version}"`;
-          if (typeof response.setHeader === 'function') response.setHeader('ETag', etag);
-          else response.header?.('ETag', etag);
+          this.adapterHost.httpAdapter.setHeader(response, 'ETag', `"${plugin.version}"`);
         }
         return body;
       }),

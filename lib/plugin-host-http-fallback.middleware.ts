@@ -147,13 +147,6 @@ export class PluginHostHttpFallback implements OnModuleInit {
 
     fastify.addHook('preParsing', (request, _reply, payload, done) => {
       if (!isUnder(request.raw.url, base)) return done(null, payload);
-      if (
-        request.headers['content-type'] === 'application/json' &&
-        Number(request.headers['content-length']) > 0 &&
-        isPlainJson(request.headers, 'application/json')
-      ) {
-        return done(null, received(request, payload));
-      }
       parsing.set(request.raw, null);
       const contentType = header(request.headers, 'content-type');
       const type = contentType.split(';')[0].trim().toLowerCase();

@@ -20,6 +20,7 @@ import {
   UseInterceptors,
   ValidationPipe,
 } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
 import { randomUUID } from 'node:crypto';
 import { validationDetails } from './config-schema.util.js';
 import {
@@ -110,6 +111,7 @@ export class PluginHostController {
     private readonly host: PluginHostService,
     @Inject(PLUGIN_HOST_RESOLVED_OPTIONS) private readonly options: ResolvedPluginHostOptions,
     private readonly bodyPipe: PluginHostBodyPipe,
+    private readonly adapterHost: HttpAdapterHost,
   ) {}
 
   @Get('plugins')
@@ -208,7 +210,7 @@ export class PluginHostController {
       actor: this.actorOf(request),
       expectedNavFingerprint: parseNavIfMatch(ifMatch),
     });
-    setHeader(response, 'ETag', navETag(this.host.navFingerprint()));
+    this.adapterHost.httpAdapter.setHeader(response, 'ETag', navETag(this.host.navFingerprint()));
     return plugins.map((p) => this.host.redact(p));
   }
 
@@ -221,7 +223,7 @@ export class PluginHostController {
     if (lang !== undefined && lang !== 'en' && lang !== 'ar') {
       throw new PluginValidationError('lang must be "en" or "ar".');
     }
-    setHeader(response, 'ETag', navETag(this.host.navFingerprint()));
+    this.adapterHost.httpAdapter.setHeader(response, 'ETag', navETag(this.host.navFingerprint()));
     return this.host.nav(lang);
   }
 
@@ -340,7 +342,7 @@ export class PluginHostController {
       idempotencyKey,
       actor: this.actorOf(request),
     });
-    if (wait === 'false') setStatus(response, 202);
+    if (wait === 'false') this.adapterHost.httpAdapter.status(response, 202);
     return run;
   }
 
@@ -410,22 +412,4 @@ function parseNavIfMatch(value: string | undefined): string | undefined {
   const match = /^\s*(?:W\/)?("?)([A-Za-z0-9_-]{1,64})\1\s*$/.exec(value);
   if (!match) throw new PluginValidationError(MESSAGES.badNavIfMatch);
   return match[2];
-}
-
-function setHeader(response: unknown, name: string, value: string): void {
-  const target = response as {
-    header?: (name: string, value: string) => unknown;
-    setHeader?: (name: string, value: string) => unknown;
-  };
-  if (typeof target.setHeader === 'function') target.setHeader(name, value);
-  else target.header?.(name, value);
-}
-
-function setStatus(response: unknown, status: number): void {
-  const target = response as {
-    status?: (code: number) => unknown;
-    code?: (code: number) => unknown;
-  };
-  if (typeof target.code === 'function') target.code(status);
-  else target.status?.(status);
 }

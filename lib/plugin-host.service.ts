@@ -53,6 +53,7 @@ import type {
   PluginAuditPage,
   PluginAuditQuery,
   PluginAuditRecord,
+  PluginInsert,
   PluginStore,
 } from './interfaces/plugin-store.interface.js';
 import type { PluginAuditAction } from './entities/plugin-audit-entry.entity.js';
@@ -178,11 +179,11 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
       this.registry.addHostedPlugin(declared, 'PluginHostModule.forRoot({ plugins })');
     }
     const owners = new Set([...this.registry.allCapabilities()].map((c) => c.plugin));
-    await this.ensureAll([
+    await this.ensure(
       ...this.options.plugins,
       ...[...this.registry.allHostedPlugins()].map(({ options }) => options),
       ...[...owners].map((slug) => ({ slug })),
-    ]);
+    );
     this.bootstrapped = true;
     if (this.forcedOff.size) {
       this.logger.warn(
@@ -905,14 +906,11 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
 
   /** Inserts a record for `declared.slug` if it has none. Never overwrites. */
   /**
-   * Boot: stores the declared plugins that have no record yet (the first declaration of a slug wins),
-   * in one `insertMany` when the store has it, and tells the other instances in one notice.
+   * Stores the declared plugins that have no record yet (the first declaration of a slug wins), in
+   * one `insertMany` (one `insert` each on a store without it), and tells the other instances in one
+   * notice. A slug another instance stored meanwhile is read back instead.
    */
-  private async ensureAll(declared: readonly HostedPluginOptions[]): Promise<void> {
-    if (!this.store.insertMany) {
-      for (const options of declared) await this.ensure(options);
-      return;
-    }
+  private async ensure(...declared: HostedPluginOptions[]): Promise<void> {
     const records: Plugin[] = [];
     const seen = new Set<string>();
     for (const options of declared) {
@@ -923,14 +921,11 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
       records.push(snapshot(this.newRecord(fields)));
     }
     if (records.length === 0) return;
-    const inserted = await this.storeCall(() =>
-      this.store.insertMany!(
-        records.map((record) => ({
-          plugin: this.toStore(record),
-          audit: [this.auditOf('registered', null, record, 'system')],
-        })),
-      ),
-    );
+    const entries = records.map((record) => ({
+      plugin: this.toStore(record),
+      audit: [this.auditOf('registered', null, record, 'system')],
+    }));
+    const inserted = await this.storeCall(() => insertEach(this.store, entries));
     const announced: PluginVersionNotice[] = [];
     for (const [i, record] of records.entries()) {
       if (inserted[i]) {
@@ -942,19 +937,6 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
       }
     }
     if (announced.length > 0) await this.announce('registered', 'system', announced);
-  }
-
-  private async ensure(declared: HostedPluginOptions): Promise<void> {
-    if (this.plugins.has(declared.slug)) return;
-    const { configSchema: _schema, secrets: _secrets, ...fields } = declared;
-    const record = this.newRecord(fields);
-    const audit = [this.auditOf('registered', null, record, 'system')];
-    if (await this.storeCall(() => this.store.insert(this.toStore(record), audit))) {
-      this.remember(record);
-      await this.committed('registered', null, record, 'system');
-    } else {
-      await this.reload(declared.slug);
-    }
   }
 
   private newRecord(input: HostedPluginOptions): Plugin {
@@ -1361,6 +1343,17 @@ function auditJson(plugin: Plugin): JsonObject {
     createdAt: iso(plugin.createdAt),
     updatedAt: iso(plugin.updatedAt),
   });
+}
+
+/** `store.insertMany`, or one `insert` per entry on a store without it. */
+async function insertEach(
+  store: PluginStore,
+  entries: readonly PluginInsert[],
+): Promise<boolean[]> {
+  if (store.insertMany) return store.insertMany(entries);
+  const inserted: boolean[] = [];
+  for (const { plugin, audit } of entries) inserted.push(await store.insert(plugin, audit));
+  return inserted;
 }
 
 function bySortThenSlug(a: Plugin, b: Plugin): number {

@@ -47,11 +47,8 @@ export class InMemoryPluginStore implements PluginStore {
   }
 
   async insert(plugin: Plugin, audit: readonly PluginAuditRecord[] = []): Promise<boolean> {
-    if (this.records.has(plugin.slug)) return false;
-    this.assertRoom();
-    this.records.set(plugin.slug, stored(plugin));
-    this.append(audit);
-    return true;
+    const [inserted] = await this.insertMany([{ plugin, audit }]);
+    return inserted;
   }
 
   async insertMany(entries: readonly PluginInsert[]): Promise<boolean[]> {
