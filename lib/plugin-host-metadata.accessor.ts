@@ -1,6 +1,7 @@
 import { Injectable, type Type } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { CAPABILITY_METADATA, HOSTED_PLUGIN_METADATA } from './plugin-host.constants.js';
+import { getCapabilityMetadata } from './decorators/capability-metadata.util.js';
+import { HOSTED_PLUGIN_METADATA } from './plugin-host.constants.js';
 import type { CapabilityOptions } from './interfaces/capability.interface.js';
 import type { HostedPluginOptions } from './interfaces/hosted-plugin.interface.js';
 
@@ -9,9 +10,8 @@ import type { HostedPluginOptions } from './interfaces/hosted-plugin.interface.j
 export class PluginHostMetadataAccessor {
   constructor(private readonly reflector: Reflector) {}
 
-  getCapability(target: unknown): CapabilityOptions | undefined {
-    if (!isTarget(target)) return undefined;
-    return this.reflector.get<CapabilityOptions | undefined>(CAPABILITY_METADATA, target);
+  getCapability(target: unknown): Readonly<CapabilityOptions> | undefined {
+    return getCapabilityMetadata(target);
   }
 
   getHostedPlugin(target: unknown): HostedPluginOptions | undefined {

@@ -1,6 +1,10 @@
-/** Metadata key written by `@Capability()` on a method. */
+/**
+ * Names `@Capability()`'s metadata. It is not a reflect-metadata key: the options are kept by method
+ * in a `WeakMap` on `globalThis[Symbol.for(CAPABILITY_METADATA)]`, shared by every copy of the
+ * package. Read them with {@link getCapabilityMetadata}.
+ */
 export const CAPABILITY_METADATA = 'plugin-host:capability';
-/** Metadata key written by `@HostedPlugin()` on a class. */
+/** reflect-metadata key written by `@HostedPlugin()` on a class (read it with Nest's `Reflector`). */
 export const HOSTED_PLUGIN_METADATA = 'plugin-host:hosted-plugin';
 /** Metadata key naming the action a REST route performs (used by the access guard). */
 export const PLUGIN_HOST_ACTION_METADATA = 'plugin-host:action';

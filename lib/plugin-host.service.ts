@@ -178,7 +178,8 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
     for (const declared of this.options.plugins) {
       this.registry.addHostedPlugin(declared, 'PluginHostModule.forRoot({ plugins })');
     }
-    const owners = new Set([...this.registry.allCapabilities()].map((c) => c.plugin));
+    const owners = new Set<string>();
+    for (const capability of this.registry.allCapabilities()) owners.add(capability.plugin);
     await this.ensure(
       ...this.options.plugins,
       ...[...this.registry.allHostedPlugins()].map(({ options }) => options),
@@ -831,7 +832,7 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
   ): PluginAuditRecord {
     const json = (plugin: Plugin | null) => (plugin ? auditJson(this.redact(plugin)) : null);
     return {
-      at: new Date().toISOString(),
+      at: isoTime(new Date()),
       actor: actor.slice(0, 255),
       action: AUDIT_ACTIONS[action],
       slug: (after ?? before)?.slug ?? '',
@@ -1307,8 +1308,27 @@ class Context implements CapabilityContext {
   }
 }
 
+/**
+ * `date.toISOString()`, remembering the last answer: a record's two dates and its audit entry's are
+ * usually the same millisecond, and boot registers a hundred records in one (each call costs about
+ * 0.3 µs, a tenth of registering a record).
+ */
+function isoTime(date: Date): string {
+  const time = date.getTime();
+  if (time !== lastIso.time) {
+    lastIso.time = time;
+    lastIso.text = date.toISOString();
+  }
+  return lastIso.text;
+}
+const lastIso = { time: NaN, text: '' };
+
+/** Records made by `snapshot`: `remember` keeps them as they are. */
+const snapshots = new WeakSet<Plugin>();
+
 function snapshot(plugin: Plugin): Plugin {
-  return deepFreeze({
+  if (snapshots.has(plugin)) return plugin;
+  const frozen = deepFreeze({
     slug: plugin.slug,
     kind: plugin.kind,
     enabled: plugin.enabled,
@@ -1321,6 +1341,8 @@ function snapshot(plugin: Plugin): Plugin {
     createdAt: plugin.createdAt,
     updatedAt: plugin.updatedAt,
   });
+  snapshots.add(frozen);
+  return frozen;
 }
 
 /**
@@ -1329,7 +1351,7 @@ function snapshot(plugin: Plugin): Plugin {
  * JSON round trip of each.
  */
 function auditJson(plugin: Plugin): JsonObject {
-  const iso = (value: Date | string) => (value instanceof Date ? value.toISOString() : value);
+  const iso = (value: Date | string) => (value instanceof Date ? isoTime(value) : value);
   return deepFreeze({
     slug: plugin.slug,
     kind: plugin.kind,

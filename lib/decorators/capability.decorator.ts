@@ -1,7 +1,6 @@
-import { SetMetadata } from '@nestjs/common';
-import { CAPABILITY_METADATA } from '../plugin-host.constants.js';
 import type { CapabilityOptions } from '../interfaces/capability.interface.js';
 import { assertCapabilitySlug, assertPluginSlug } from '../slug.util.js';
+import { defineCapabilityMetadata } from './capability-metadata.util.js';
 
 /**
  * Marks a provider or controller method as a capability, discovered at bootstrap and run by slug with
@@ -31,5 +30,17 @@ export function Capability(slugOrOptions: string | CapabilityOptions): MethodDec
   ) {
     throw new TypeError(`@Capability("${options.slug}"): timeoutMs must be a positive integer.`);
   }
-  return SetMetadata(CAPABILITY_METADATA, options);
+  return (target, key, descriptor) => {
+    if (typeof descriptor?.value !== 'function') {
+      throw new TypeError(
+        `@Capability("${options.slug}") goes on a method; ${String(key)} of ${targetName(target)} is not one.`,
+      );
+    }
+    defineCapabilityMetadata(descriptor.value as (...args: never[]) => unknown, options);
+    return descriptor;
+  };
+}
+
+function targetName(target: object): string {
+  return (typeof target === 'function' ? target : target.constructor)?.name || 'an anonymous class';
 }

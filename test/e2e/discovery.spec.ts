@@ -2,7 +2,7 @@ import { Injectable, Module, type CanActivate, type INestApplication } from '@ne
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import { Test } from '@nestjs/testing';
 import request from 'supertest';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   Capability,
   DuplicateCapabilityError,
@@ -52,6 +52,21 @@ describe('capability discovery', () => {
       expect(host.get(slug)).toMatchObject({ enabled: true, nav: false, kind: 'capability' });
     }
     await expect(host.runCapability('ops.ping')).resolves.toBe('pong');
+  });
+
+  it('calls the method on the instance at each run, so a spy set after boot sees the call', async () => {
+    const app = await track(createTestApp());
+    const host = app.get(PluginHostService);
+    const spy = vi.spyOn(app.get(NewsletterPlugin), 'echo').mockReturnValue('spied' as never);
+    await expect(host.runCapability('newsletter.echo', { n: 1 })).resolves.toBe('spied');
+    expect(spy).toHaveBeenCalledWith(
+      { n: 1 },
+      expect.objectContaining({ slug: 'newsletter.echo' }),
+    );
+    spy.mockRestore();
+    await expect(host.runCapability('newsletter.echo', { n: 2 })).resolves.toMatchObject({
+      input: { n: 2 },
+    });
   });
 
   it('registers a provider once when a useExisting alias points at it', async () => {

@@ -1,8 +1,9 @@
 import { Reflector } from '@nestjs/core';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   Capability,
   CAPABILITY_METADATA,
+  getCapabilityMetadata,
   HostedPlugin,
   HOSTED_PLUGIN_METADATA,
 } from '../../lib/index.js';
@@ -61,5 +62,44 @@ describe('decorators and metadata accessor', () => {
     }
     options.slug = 'changed';
     expect(accessor.getCapability(Target.prototype.run)).toEqual({ slug: 'copy.me' });
+  });
+
+  it('keeps capability options off reflect-metadata, so Nest scans the method as a plain one', () => {
+    // Nest's scanner reads guards, interceptors, filters, pipes and route params on every method at
+    // boot; a method carrying any reflect-metadata makes each of those reads slower.
+    expect(Reflect.getMetadataKeys(Host.prototype.send)).toEqual([]);
+    expect(getCapabilityMetadata(Host.prototype.send)).toEqual({ slug: 'newsletter.send' });
+    expect(getCapabilityMetadata(Host.prototype.plain)).toBeUndefined();
+    for (const target of [undefined, null, 42, 'x', {}]) {
+      expect(getCapabilityMetadata(target)).toBeUndefined();
+    }
+  });
+
+  it('follows method identity: inherited methods keep their options, overrides do not', () => {
+    class Child extends Host {
+      override charge() {}
+    }
+    expect(getCapabilityMetadata(Child.prototype.send)).toEqual({ slug: 'newsletter.send' });
+    expect(getCapabilityMetadata(Child.prototype.charge)).toBeUndefined();
+  });
+
+  it('is shared by every copy of the package loaded in one process', async () => {
+    // A second copy (a plugin library pinning another version) must see this copy's capabilities,
+    // as it would through reflect-metadata's global store.
+    vi.resetModules();
+    const copy = await import('../../lib/decorators/capability-metadata.util.js');
+    expect(copy.getCapabilityMetadata).not.toBe(getCapabilityMetadata);
+    expect(copy.getCapabilityMetadata(Host.prototype.send)).toEqual({ slug: 'newsletter.send' });
+    const own = () => undefined;
+    copy.defineCapabilityMetadata(own, { slug: 'from.copy' });
+    expect(getCapabilityMetadata(own)).toEqual({ slug: 'from.copy' });
+  });
+
+  it('refuses to decorate something that is not a method', () => {
+    const decorate = Capability('not.a-method');
+    const target = {};
+    expect(() =>
+      decorate(target, 'value', { get: () => 1, configurable: true } as PropertyDescriptor),
+    ).toThrow(/goes on a method; value of Object is not one/);
   });
 });
