@@ -28,6 +28,10 @@ const ROUNDS = 8;
 const WARMUP_SECONDS = 1;
 const TARGET = 0.9;
 const BODY = JSON.stringify({ n: 41 });
+/** `BENCH_HTTP_PLATFORMS=fastify` measures one platform only (when profiling a fix). */
+const PLATFORMS = (process.env.BENCH_HTTP_PLATFORMS ?? 'express,fastify')
+  .split(',')
+  .filter((name): name is Platform => name === 'express' || name === 'fastify');
 
 /** The work both routes do. */
 async function add(input: { n?: number }): Promise<{ sum: number }> {
@@ -159,8 +163,7 @@ runBench('http', 'HTTP: the run route vs a bare route', async () => {
   const load = LoadGenerator.start();
   const results: PlatformResult[] = [];
   try {
-    for (const platform of ['express', 'fastify'] as const)
-      results.push(await measure(load, platform));
+    for (const platform of PLATFORMS) results.push(await measure(load, platform));
   } finally {
     load.stop();
   }
