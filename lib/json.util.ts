@@ -12,19 +12,8 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
 
 /**
  * Checks that `value` is pure JSON no deeper than `maxDepth`, with none of the keys that enable
- * prototype pollution. Collects every violation (up to 20) instead of stopping at the first.
- */
-export function jsonViolations(
-  value: unknown,
-  maxDepth: number,
-  root = '$',
-  maxKeys = Number.POSITIVE_INFINITY,
-): string[] {
-  return jsonViolationDetails(value, maxDepth, root, maxKeys).map((v) => v.message);
-}
-
-/**
- * {@link jsonViolations} with the location of each: the path (from `root`) of the value that is not
+ * prototype pollution and at most `maxKeys` keys. Collects every violation (up to 20) instead of
+ * stopping at the first, each with its location: the path (from `root`) of the value that is not
  * JSON, of the forbidden key, of the value nested too deep, or of the object where the key count
  * went over `maxKeys`.
  */

@@ -47,7 +47,8 @@ export abstract class PluginHostError extends Error {
  * One violation with its location, as listed in `details` of a `VALIDATION_FAILED` body. The path's
  * first segment names what was checked: `body` (the request body, e.g. `body.labelEn`,
  * `body.smtp.__proto__`, `body.list[2]`), `config` (the plugin's config after the change, e.g.
- * `config.smtp.port`), or `$` (a value handed to the service in code).
+ * `config.smtp.port`), `definition` (a workflow definition, e.g. `definition.steps[1].retry.attempts`),
+ * `input` (a workflow run's input), or `$` (a value handed to the service in code).
  */
 export interface PluginValidationDetail {
   /** Dotted path of the offending value. @example 'config.smtp.port' */

@@ -1,5 +1,5 @@
-import { isPlainObject, jsonViolations } from '../json.util.js';
-import { PluginValidationError } from '../plugin-host.errors.js';
+import { isPlainObject, jsonViolationDetails, jsonViolationError } from '../json.util.js';
+import { PluginValidationError, type PluginValidationDetail } from '../plugin-host.errors.js';
 import { isCapabilitySlug, isPluginSlug } from '../slug.util.js';
 import type { WorkflowCondition, WorkflowDefinition } from './workflow.interface.js';
 
@@ -25,46 +25,52 @@ export function assertWorkflowDefinition(
   capabilityExists: (slug: string) => boolean,
   maxDepth: number,
 ): asserts value is WorkflowDefinition {
-  const problems: string[] = [];
   if (!isPlainObject(value))
     throw new PluginValidationError('A workflow definition must be a JSON object.');
-  problems.push(...jsonViolations(value, maxDepth, 'definition'));
-  if (problems.length) throw new PluginValidationError(problems[0], problems);
+  const violations = jsonViolationDetails(value, maxDepth, 'definition');
+  if (violations.length) throw jsonViolationError(violations);
+  const problems: string[] = [];
+  const details: PluginValidationDetail[] = [];
+  // `path` is relative to the definition; `message` starts with it, as the messages always have.
+  const add: Add = (path, message) => {
+    problems.push(message);
+    details.push({ path: `definition.${path}`, message });
+  };
   const def = value as unknown as WorkflowDefinition;
   for (const key of Object.keys(def)) {
     if (!['name', 'description', 'steps'].includes(key))
-      problems.push(`definition.${key} should not exist`);
+      add(key, `definition.${key} should not exist`);
   }
   if (!isPluginSlug(def.name))
-    problems.push('name must be 1-63 lower-case letters, digits or dashes');
+    add('name', 'name must be 1-63 lower-case letters, digits or dashes');
   if (
     def.description !== undefined &&
     (typeof def.description !== 'string' || def.description.length > 1024)
   ) {
-    problems.push('description must be a string of at most 1024 characters');
+    add('description', 'description must be a string of at most 1024 characters');
   }
   if (!Array.isArray(def.steps) || def.steps.length === 0 || def.steps.length > 100) {
-    problems.push('steps must be an array of 1 to 100 steps');
+    add('steps', 'steps must be an array of 1 to 100 steps');
   } else {
     const seen = new Set<string>();
     def.steps.forEach((step, i) => {
       const at = `steps[${i}]`;
       if (!isPlainObject(step)) {
-        problems.push(`${at} must be an object`);
+        add(at, `${at} must be an object`);
         return;
       }
       for (const key of Object.keys(step))
-        if (!STEP_KEYS.has(key)) problems.push(`${at}.${key} should not exist`);
+        if (!STEP_KEYS.has(key)) add(`${at}.${key}`, `${at}.${key} should not exist`);
       if (!isPluginSlug(step.id))
-        problems.push(`${at}.id must be 1-63 lower-case letters, digits or dashes`);
-      else if (seen.has(step.id)) problems.push(`${at}.id "${step.id}" is used twice`);
+        add(`${at}.id`, `${at}.id must be 1-63 lower-case letters, digits or dashes`);
+      else if (seen.has(step.id)) add(`${at}.id`, `${at}.id "${step.id}" is used twice`);
       if (!isCapabilitySlug(step.capability))
-        problems.push(`${at}.capability must be a capability slug`);
+        add(`${at}.capability`, `${at}.capability must be a capability slug`);
       else if (!capabilityExists(step.capability))
-        problems.push(`${at}.capability "${step.capability}" is not registered`);
+        add(`${at}.capability`, `${at}.capability "${step.capability}" is not registered`);
       if (step.with !== undefined && !isPlainObject(step.with))
-        problems.push(`${at}.with must be an object`);
-      checkTemplates(JSON.stringify(step.with ?? {}), seen, `${at}.with`, problems, false);
+        add(`${at}.with`, `${at}.with must be an object`);
+      checkTemplates(JSON.stringify(step.with ?? {}), seen, `${at}.with`, add, false);
       if (step.retry !== undefined) {
         const r = step.retry;
         if (
@@ -73,19 +79,22 @@ export function assertWorkflowDefinition(
           r.attempts < 1 ||
           r.attempts > 20
         ) {
-          problems.push(`${at}.retry.attempts must be an integer from 1 to 20`);
+          add(`${at}.retry.attempts`, `${at}.retry.attempts must be an integer from 1 to 20`);
         } else {
           if (
             r.backoffMs !== undefined &&
             !(Number.isInteger(r.backoffMs) && r.backoffMs >= 0 && r.backoffMs <= 600_000)
           ) {
-            problems.push(`${at}.retry.backoffMs must be an integer from 0 to 600000`);
+            add(
+              `${at}.retry.backoffMs`,
+              `${at}.retry.backoffMs must be an integer from 0 to 600000`,
+            );
           }
           if (
             r.factor !== undefined &&
             !(typeof r.factor === 'number' && r.factor >= 1 && r.factor <= 10)
           ) {
-            problems.push(`${at}.retry.factor must be a number from 1 to 10`);
+            add(`${at}.retry.factor`, `${at}.retry.factor must be a number from 1 to 10`);
           }
         }
       }
@@ -93,77 +102,78 @@ export function assertWorkflowDefinition(
         step.timeoutMs !== undefined &&
         !(Number.isInteger(step.timeoutMs) && step.timeoutMs > 0 && step.timeoutMs <= 86_400_000)
       ) {
-        problems.push(`${at}.timeoutMs must be a positive integer (ms, at most a day)`);
+        add(`${at}.timeoutMs`, `${at}.timeoutMs must be a positive integer (ms, at most a day)`);
       }
       if (step.onError !== undefined && step.onError !== 'fail' && step.onError !== 'continue') {
-        problems.push(`${at}.onError must be "fail" or "continue"`);
+        add(`${at}.onError`, `${at}.onError must be "fail" or "continue"`);
       }
       if (step.compensate !== undefined) {
         const c = step.compensate;
         if (!isPlainObject(c) || !isCapabilitySlug(c.capability))
-          problems.push(`${at}.compensate.capability must be a capability slug`);
+          add(
+            `${at}.compensate.capability`,
+            `${at}.compensate.capability must be a capability slug`,
+          );
         else if (!capabilityExists(c.capability))
-          problems.push(`${at}.compensate.capability "${c.capability}" is not registered`);
+          add(
+            `${at}.compensate.capability`,
+            `${at}.compensate.capability "${c.capability}" is not registered`,
+          );
         else
           checkTemplates(
             JSON.stringify(c.with ?? {}),
             new Set([...seen, step.id]),
             `${at}.compensate.with`,
-            problems,
+            add,
             true,
           );
       }
-      if (step.when !== undefined) checkCondition(step.when, `${at}.when`, seen, problems);
+      if (step.when !== undefined) checkCondition(step.when, `${at}.when`, seen, add);
       if (isPluginSlug(step.id)) seen.add(step.id);
     });
   }
-  if (problems.length) throw new PluginValidationError(problems[0], problems);
+  if (problems.length) throw new PluginValidationError(problems[0], problems, details);
 }
+
+/** Records one problem at `path` (relative to the definition). */
+type Add = (path: string, message: string) => void;
 
 function checkTemplates(
   text: string,
   earlier: Set<string>,
   at: string,
-  problems: string[],
+  add: Add,
   allowError: boolean,
 ): void {
   for (const [, path] of text.matchAll(/\{\{\s*([^}]*?)\s*\}\}/g)) {
     const [root, id] = path.split('.');
     if (!/^[A-Za-z0-9_.-]+$/.test(path) || !ROOTS.has(root) || (root === 'error' && !allowError)) {
-      problems.push(
+      add(
+        at,
         `${at}: template {{${path}}} may only read input, steps.<earlier step>${allowError ? ' or error' : ''}`,
       );
     } else if (root === 'steps' && !earlier.has(id)) {
-      problems.push(
-        `${at}: template {{${path}}} reads step "${id}", which does not run before this one`,
-      );
+      add(at, `${at}: template {{${path}}} reads step "${id}", which does not run before this one`);
     }
   }
 }
 
-function checkCondition(
-  condition: unknown,
-  at: string,
-  earlier: Set<string>,
-  problems: string[],
-): void {
+function checkCondition(condition: unknown, at: string, earlier: Set<string>, add: Add): void {
   const c = condition as WorkflowCondition;
   if (!isPlainObject(c)) {
-    problems.push(`${at} must be a condition object`);
+    add(at, `${at} must be a condition object`);
   } else if ('all' in c || 'any' in c) {
     const list = 'all' in c ? c.all : (c as { any: unknown }).any;
-    if (!Array.isArray(list) || list.length === 0) problems.push(`${at} needs a non-empty list`);
-    else list.forEach((item, i) => checkCondition(item, `${at}[${i}]`, earlier, problems));
+    if (!Array.isArray(list) || list.length === 0) add(at, `${at} needs a non-empty list`);
+    else list.forEach((item, i) => checkCondition(item, `${at}[${i}]`, earlier, add));
   } else if ('not' in c) {
-    checkCondition(c.not, `${at}.not`, earlier, problems);
+    checkCondition(c.not, `${at}.not`, earlier, add);
   } else if (
     typeof (c as { path?: unknown }).path === 'string' &&
     ('equals' in c || 'notEquals' in c || 'exists' in c)
   ) {
-    checkTemplates(`{{${(c as { path: string }).path}}}`, earlier, at, problems, false);
+    checkTemplates(`{{${(c as { path: string }).path}}}`, earlier, at, add, false);
   } else {
-    problems.push(
-      `${at} must be { path, equals | notEquals | exists }, { all }, { any } or { not }`,
-    );
+    add(at, `${at} must be { path, equals | notEquals | exists }, { all }, { any } or { not }`);
   }
 }

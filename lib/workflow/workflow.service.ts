@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import type { JsonObject, JsonValue } from '../entities/plugin.entity.js';
 import { findEventEmitter, type Emitter } from '../event-emitter.util.js';
 import type { ResolvedPluginHostOptions } from '../interfaces/plugin-host-options.interface.js';
-import { cloneJson, jsonViolations } from '../json.util.js';
+import { cloneJson, jsonViolationDetails, jsonViolationError } from '../json.util.js';
 import { PLUGIN_HOST_EVENT_PREFIX } from '../plugin-host.constants.js';
 import {
   PluginHostError,
@@ -187,8 +187,8 @@ export class PluginWorkflowService implements OnApplicationBootstrap, OnApplicat
     options: TriggerWorkflowOptions = {},
   ): Promise<WorkflowRun> {
     const definition = this.get(name);
-    const problems = jsonViolations(input, this.options.maxJsonDepth, 'input');
-    if (problems.length) throw new PluginValidationError(problems[0], problems);
+    const violations = jsonViolationDetails(input, this.options.maxJsonDepth, 'input');
+    if (violations.length) throw jsonViolationError(violations);
     const key = options.idempotencyKey;
     if (key !== undefined && (typeof key !== 'string' || key.length === 0 || key.length > 255)) {
       throw new PluginValidationError('An idempotency key must be 1 to 255 characters.');

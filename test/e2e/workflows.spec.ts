@@ -3,6 +3,7 @@ import request from 'supertest';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   PluginHostService,
+  PluginValidationError,
   workflowCapability,
   type WorkflowDefinition,
   type WorkflowRun,
@@ -220,6 +221,48 @@ describe('workflows over REST', () => {
     apps.splice(apps.indexOf(app), 1);
   });
   afterAll(() => app?.close());
+
+  it('locates every problem of a definition in details, and stores nothing', async () => {
+    const invalid = await http()
+      .put(`${API}/workflows/located`)
+      .send({
+        description: 7,
+        steps: [
+          { id: 'Bad Id', capability: 'nope.x', retry: { attempts: 99 } },
+          { id: 'second', capability: 'greet.welcome', with: { to: '{{steps.later.to}}' } },
+          { id: 'third', capability: 'greet.welcome', when: { any: [] }, extra: true },
+        ],
+      });
+    expect(invalid.status).toBe(400);
+    expect(invalid.body.code).toBe('VALIDATION_FAILED');
+    expect(invalid.body.details.map((d: { path: string }) => d.path)).toEqual([
+      'definition.description',
+      'definition.steps[0].id',
+      'definition.steps[0].capability',
+      'definition.steps[0].retry.attempts',
+      'definition.steps[1].with',
+      'definition.steps[2].extra',
+      'definition.steps[2].when',
+    ]);
+    for (const { path, message } of invalid.body.details as Array<Record<string, string>>) {
+      // Each message names its place, as the flat `errors` list always has.
+      expect(message.startsWith(path.slice('definition.'.length))).toBe(true);
+    }
+    expect(invalid.body.details.map((d: { message: string }) => d.message)).toEqual(
+      invalid.body.errors,
+    );
+    expect((await http().get(`${API}/workflows/located`)).status).toBe(404);
+  });
+
+  it('locates a run input the JSON rules refuse, from code', async () => {
+    const host = app.get(PluginHostService);
+    const input = { nested: { at: Number.NaN } };
+    const refused = await host.workflows.trigger('onboarding', input).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(PluginValidationError);
+    expect((refused as PluginValidationError).details).toEqual([
+      { path: 'input.nested.at', message: expect.stringContaining('input.nested.at') },
+    ]);
+  });
 
   it('defines, lists, runs, pages and deletes runtime workflows', async () => {
     const invalid = await http()
