@@ -15,7 +15,8 @@ const BENCHES = ['dispatch', 'http', 'boot', 'scale', 'propagation'] as const;
 type BenchName = (typeof BENCHES)[number];
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
-const ROOT = join(HERE, '..');
+// Compiled to dist-bench/bench/ (bench shares helpers with test/src/).
+const ROOT = join(HERE, '..', '..');
 const RESULTS = join(ROOT, 'bench', 'RESULTS.md');
 /** Hand-kept log of the misses that were profiled and fixed, with before/after: copied in. */
 const FIXES = join(ROOT, 'bench', 'FIXES.md');

@@ -15,9 +15,10 @@ import {
   type Plugin,
   type PluginStore,
 } from 'nest-plugin-host';
-import type { DataSource, Logger } from 'typeorm';
+import type { DataSource } from 'typeorm';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { expectJson, listen } from './lib/apps.js';
+import { QueryCounter } from '../test/src/query-counter.js';
 import { createPostgresDatabase } from './lib/databases.js';
 import { LoadGenerator, loopback, type LoadResult } from './lib/http-load.js';
 import { progress, runBench, type Distribution, type Table, type Target } from './lib/report.js';
@@ -207,19 +208,6 @@ function plainBytesPerRecord(): number {
 }
 
 // ------------------------------------------------------------------------------ configure on PostgreSQL
-
-/** Counts the statements TypeORM sends, to show what one configure costs each instance. */
-class QueryCounter implements Logger {
-  queries: string[] = [];
-  logQuery(query: string): void {
-    this.queries.push(query);
-  }
-  logQueryError(): void {}
-  logQuerySlow(): void {}
-  logSchemaBuild(): void {}
-  logMigration(): void {}
-  log(): void {}
-}
 
 /** `UPDATE plugins ...` -> `UPDATE`, `START TRANSACTION` -> `START TRANSACTION`. */
 function statementKinds(queries: string[]): string {

@@ -5,37 +5,40 @@ import { join } from 'node:path';
 import { Client } from 'pg';
 import type { TypeOrmModuleOptions } from '@nestjs/typeorm';
 
-/** A throw-away database for one test file: its TypeORM options and how to drop it. */
+/** A throw-away database for one test file (or bench): its TypeORM options and how to drop it. */
 export interface TestDatabase {
   kind: 'sqlite' | 'postgres' | 'mariadb';
+  /** The database name, or the SQLite file path. */
+  name: string;
+  /** A connection URL, or the SQLite file path. */
+  url: string;
   options: TypeOrmModuleOptions;
   drop(): Promise<void>;
 }
 
 export const PG_URL = process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
-function uniqueName(prefix: string): string {
+/** `<prefix>_<time>_<random>`: a name no other run or test uses. */
+export function uniqueName(prefix = 'nph'): string {
   return `${prefix}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
 }
 
 /** A fresh SQLite file in a temp folder (WAL, as apps should run it). */
-export async function createSqliteDatabase(): Promise<TestDatabase> {
-  const dir = mkdtempSync(join(tmpdir(), 'nph-'));
+export async function createSqliteDatabase(prefix = 'nph'): Promise<TestDatabase> {
+  const dir = mkdtempSync(join(tmpdir(), `${prefix}-`));
+  const file = join(dir, 'plugins.db');
   return {
     kind: 'sqlite',
-    options: {
-      type: 'better-sqlite3',
-      database: join(dir, 'plugins.db'),
-      synchronize: true,
-      enableWAL: true,
-    },
+    name: file,
+    url: file,
+    options: { type: 'better-sqlite3', database: file, synchronize: true, enableWAL: true },
     drop: async () => rmSync(dir, { recursive: true, force: true }),
   };
 }
 
 /** A fresh PostgreSQL database on the local server, dropped by `drop()`. */
-export async function createPostgresDatabase(): Promise<TestDatabase> {
-  const name = uniqueName('nph');
+export async function createPostgresDatabase(prefix = 'nph'): Promise<TestDatabase> {
+  const name = uniqueName(prefix);
   const admin = new Client({ connectionString: PG_URL });
   await admin.connect();
   await admin.query(`CREATE DATABASE ${name}`);
@@ -44,6 +47,8 @@ export async function createPostgresDatabase(): Promise<TestDatabase> {
   url.pathname = `/${name}`;
   return {
     kind: 'postgres',
+    name,
+    url: url.toString(),
     options: { type: 'postgres', url: url.toString(), synchronize: true },
     drop: async () => {
       const client = new Client({ connectionString: PG_URL });
@@ -57,9 +62,9 @@ export async function createPostgresDatabase(): Promise<TestDatabase> {
 export const MARIADB_URL = process.env.MARIADB_URL ?? 'mysql://root@127.0.0.1:3306/test';
 
 /** A fresh MariaDB/MySQL database on the local server, dropped by `drop()`. */
-export async function createMariaDatabase(): Promise<TestDatabase> {
+export async function createMariaDatabase(prefix = 'nph'): Promise<TestDatabase> {
   const { createConnection } = await import('mysql2/promise');
-  const name = uniqueName('nph');
+  const name = uniqueName(prefix);
   const admin = await createConnection(MARIADB_URL);
   await admin.query(`CREATE DATABASE ${name}`);
   await admin.end();
@@ -67,6 +72,8 @@ export async function createMariaDatabase(): Promise<TestDatabase> {
   url.pathname = `/${name}`;
   return {
     kind: 'mariadb',
+    name,
+    url: url.toString(),
     options: { type: 'mariadb', url: url.toString(), synchronize: true },
     drop: async () => {
       const client = await createConnection(MARIADB_URL);
