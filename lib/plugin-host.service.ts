@@ -667,7 +667,16 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
             },
           ]
         : [];
-      if (await this.storeCall(() => this.store.write(sealed, audit))) {
+      // A conditional reorder depends on the whole navigation it checked, not only the entries
+      // it moves: another instance's reorder of other entries must make one of the two fail.
+      const written = new Set(writes.map((w) => w.next.slug));
+      const unchanged =
+        expected === undefined
+          ? undefined
+          : current
+              .filter((p) => p.nav && !written.has(p.slug))
+              .map((p) => ({ slug: p.slug, version: p.version }));
+      if (await this.storeCall(() => this.store.write(sealed, audit, { unchanged }))) {
         for (const { next } of writes) this.remember(next);
         if (writes.length) {
           const actor = options.actor ?? 'system';

@@ -9,6 +9,24 @@ export interface PluginWrite {
   expectedVersion: number;
 }
 
+/** A record a `write` depends on without changing it: it must still be at `version`. */
+export interface PluginVersionCheck {
+  slug: string;
+  version: number;
+}
+
+/** Conditions of a `write` beyond its own records' versions. */
+export interface PluginWriteOptions {
+  /**
+   * Records the write depends on but does not change: it applies only if each is still at the
+   * given version, checked in the same transaction (locking those rows where the database can, so
+   * two such writes run one after the other). A conditional reorder uses it for the navigation
+   * entries it leaves in place. A store that ignores it lets two writes that read the same state
+   * but change disjoint records both apply.
+   */
+  unchanged?: readonly PluginVersionCheck[];
+}
+
 /** An audit row to write with a change (the store assigns the id). */
 export type PluginAuditRecord = Omit<PluginAuditEntry, 'id'>;
 
@@ -63,9 +81,14 @@ export interface PluginStore {
   insertMany?(entries: readonly PluginInsert[]): Promise<boolean[]>;
   /**
    * Apply every write atomically, each only if its record is still at `expectedVersion`, together
-   * with the audit rows. Resolves `false` (and writes nothing) if any record moved on or is gone.
+   * with the audit rows, and only if every `options.unchanged` record is still at its version.
+   * Resolves `false` (and writes nothing) if any record moved on or is gone.
    */
-  write(writes: readonly PluginWrite[], audit?: readonly PluginAuditRecord[]): Promise<boolean>;
+  write(
+    writes: readonly PluginWrite[],
+    audit?: readonly PluginAuditRecord[],
+    options?: PluginWriteOptions,
+  ): Promise<boolean>;
   /**
    * Delete a record. With `expectedVersion`, only if it is still at that version.
    * Resolves `true` if a record was deleted (and the audit rows written with it).

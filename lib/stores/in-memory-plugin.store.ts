@@ -9,6 +9,7 @@ import type {
   PluginInsert,
   PluginStore,
   PluginWrite,
+  PluginWriteOptions,
 } from '../interfaces/plugin-store.interface.js';
 
 /**
@@ -69,9 +70,13 @@ export class InMemoryPluginStore implements PluginStore {
   async write(
     writes: readonly PluginWrite[],
     audit: readonly PluginAuditRecord[] = [],
+    options: PluginWriteOptions = {},
   ): Promise<boolean> {
     for (const { next, expectedVersion } of writes) {
       if (this.records.get(next.slug)?.version !== expectedVersion) return false;
+    }
+    for (const { slug, version } of options.unchanged ?? []) {
+      if (this.records.get(slug)?.version !== version) return false;
     }
     for (const { next } of writes) this.records.set(next.slug, stored(next));
     this.append(audit);

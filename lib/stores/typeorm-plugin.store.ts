@@ -8,6 +8,8 @@ import type {
   PluginInsert,
   PluginStore,
   PluginWrite,
+  PluginVersionCheck,
+  PluginWriteOptions,
 } from '../interfaces/plugin-store.interface.js';
 
 const SINGLE_CONNECTION_DRIVERS = new Set([
@@ -183,10 +185,13 @@ export class TypeOrmPluginStore implements PluginStore {
   write(
     writes: readonly PluginWrite[],
     audit: readonly PluginAuditRecord[] = [],
+    options: PluginWriteOptions = {},
   ): Promise<boolean> {
     if (writes.length === 0) return Promise.resolve(true);
+    const unchanged = options.unchanged ?? [];
     return this.run(() =>
       this.execute([
+        ...(unchanged.length ? [this.lockAndCheck(writes, unchanged)] : []),
         ...writes.map(({ next, expectedVersion }): Statement => {
           const { slug, createdAt: _createdAt, ...fields } = next;
           return {
@@ -261,6 +266,43 @@ export class TypeOrmPluginStore implements PluginStore {
   }
 
   /**
+   * Locks every row a write with `unchanged` checks touches (written and checked alike, in slug
+   * order, so two such writes wait for each other instead of deadlocking) and refuses the write if
+   * a checked row moved on or is gone. SQLite needs no lock: its write transactions run one at a
+   * time.
+   */
+  private lockAndCheck(
+    writes: readonly PluginWrite[],
+    unchanged: readonly PluginVersionCheck[],
+  ): Statement {
+    const slugs = [
+      ...new Set([...writes.map((w) => w.next.slug), ...unchanged.map((u) => u.slug)]),
+    ];
+    slugs.sort();
+    return {
+      build: (m) => {
+        const query = m
+          .createQueryBuilder()
+          .select('p.slug', 'slug')
+          .addSelect('p.version', 'version')
+          .from(Plugin, 'p')
+          .where('p.slug IN (:...slugs)', { slugs })
+          .orderBy('p.slug');
+        return this.sqlite ? query : query.setLock('pessimistic_write');
+      },
+      expectRows: (rows) => {
+        const found = new Map(
+          (rows as Array<{ slug: string; version: unknown }>).map((r) => [
+            r.slug,
+            Number(r.version),
+          ]),
+        );
+        return unchanged.every(({ slug, version }) => found.get(slug) === version);
+      },
+    };
+  }
+
+  /**
    * Runs the statements atomically. Resolves `false` (with nothing written) when a statement that
    * must change exactly one row did not: the compare-and-set missed.
    */
@@ -268,8 +310,12 @@ export class TypeOrmPluginStore implements PluginStore {
     if (this.sqlite) return this.executeSync(this.sqlite, statements);
     const apply = async (manager: EntityManager) => {
       for (const statement of statements) {
-        const result = (await statement.build(manager).execute()) as { affected?: number | null };
-        if (statement.mustChangeOne && result.affected !== 1) throw new WriteMissed();
+        const result = await statement.build(manager).execute();
+        if (statement.expectRows && !statement.expectRows(result as unknown[])) {
+          throw new WriteMissed();
+        }
+        const { affected } = result as { affected?: number | null };
+        if (statement.mustChangeOne && affected !== 1) throw new WriteMissed();
       }
     };
     try {
@@ -291,13 +337,19 @@ export class TypeOrmPluginStore implements PluginStore {
     const compiled = statements.map((statement) => {
       const [sql, parameters] = statement.build(this.dataSource.manager).getQueryAndParameters();
       this.dataSource.logger.logQuery(sql, parameters);
-      return { sql, parameters, mustChangeOne: statement.mustChangeOne };
+      return {
+        sql,
+        parameters,
+        mustChangeOne: statement.mustChangeOne,
+        expectRows: statement.expectRows,
+      };
     });
     const transaction = db.transaction(() => {
-      for (const { sql, parameters, mustChangeOne } of compiled) {
+      for (const { sql, parameters, mustChangeOne, expectRows } of compiled) {
         const statement = db.prepare(sql);
         if (statement.reader) {
-          statement.all(...parameters);
+          const rows = statement.all(...parameters);
+          if (expectRows && !expectRows(rows)) throw new WriteMissed();
           continue;
         }
         const { changes } = statement.run(...parameters);
@@ -345,6 +397,8 @@ interface Statement {
   };
   /** The statement is a compare-and-set: it must change exactly one row. */
   mustChangeOne?: boolean;
+  /** The statement is a read whose rows must pass this check for the group to apply. */
+  expectRows?: (rows: unknown[]) => boolean;
 }
 
 /** The slice of a better-sqlite3 `Database` the synchronous path uses. */

@@ -1,7 +1,12 @@
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { PluginHostService, PluginNavOrderConflictError } from '../../lib/index.js';
+import {
+  PLUGIN_STORE,
+  PluginHostService,
+  PluginNavOrderConflictError,
+  type PluginStore,
+} from '../../lib/index.js';
 import { createTestApp } from '../src/app.factory.js';
 import { DATABASES, type TestDatabase } from '../src/databases.js';
 import { expectError } from '../src/http-assertions.js';
@@ -199,6 +204,54 @@ describe.each(DATABASES)('navigation If-Match across instances on %s', (_, creat
     expect(res.headers.etag).toBe(onA.headers.etag);
   });
 
+  it('lets one of two reorders from the same read through when they move different entries', async () => {
+    const http = (app: INestApplication) => request(app.getHttpServer());
+    for (const [i, slug] of ['n1', 'n2', 'n3', 'n4'].entries()) {
+      await http(a)
+        .post(`${API}/plugins`)
+        .send({ slug, nav: true, sort: -100 + i })
+        .expect(201);
+    }
+    await http(a)
+      .put(`${API}/nav/order`)
+      .send({ slugs: ['n1', 'n2', 'n3', 'n4'] })
+      .expect(200);
+    const etag = (await http(a).get(`${API}/nav`)).headers.etag;
+    // B passes its If-Match check, then its write waits until A's conditional reorder, which moves
+    // other entries, has committed: the two would interleave that way in a real race.
+    const storeOfB = b.get<PluginStore>(PLUGIN_STORE);
+    const write = storeOfB.write.bind(storeOfB);
+    let release!: () => void;
+    const aDone = new Promise<void>((resolve) => (release = resolve));
+    let held = false;
+    storeOfB.write = async (...args) => {
+      if (!held) {
+        held = true;
+        await aDone;
+      }
+      return write(...args);
+    };
+    try {
+      const onB = http(b)
+        .put(`${API}/nav/order`)
+        .set('If-Match', etag)
+        .send({ slugs: ['n1', 'n2', 'n4', 'n3'] })
+        .then((res) => res);
+      await waitUntil(() => held);
+      const onA = await http(a)
+        .put(`${API}/nav/order`)
+        .set('If-Match', etag)
+        .send({ slugs: ['n2', 'n1', 'n3', 'n4'] });
+      release();
+      expect(onA.status).toBe(200);
+      expectError(await onB, 412, 'VERSION_CONFLICT');
+    } finally {
+      storeOfB.write = write;
+    }
+    const nav = (await http(a).get(`${API}/nav`)).body.map((i: { slug: string }) => i.slug);
+    expect(nav.slice(0, 4)).toEqual(['n2', 'n1', 'n3', 'n4']);
+  });
+
   it('refuses a stale If-Match on an instance that would write no row at all', async () => {
     const seenOnB = (await request(b.getHttpServer()).get(`${API}/nav`)).headers.etag;
     await request(a.getHttpServer())
@@ -216,3 +269,11 @@ describe.each(DATABASES)('navigation If-Match across instances on %s', (_, creat
     );
   });
 });
+
+async function waitUntil(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}

@@ -143,6 +143,70 @@ describe.each(DATABASES)('TypeOrmPluginStore on %s', (_name, create) => {
     }
   });
 
+  it('applies a write only while its unchanged records are at their versions, one of two racing writers', async () => {
+    const at = new Date();
+    const record = (slug: string, sort: number, version = 1): Plugin => ({
+      slug,
+      kind: 'page',
+      enabled: true,
+      config: {},
+      nav: true,
+      sort,
+      labelEn: null,
+      labelAr: null,
+      version,
+      createdAt: at,
+      updatedAt: at,
+    });
+    for (const [i, slug] of ['nav-a', 'nav-b', 'nav-c', 'nav-d'].entries()) {
+      await store.upsert(record(slug, (i + 1) * 10));
+    }
+    const move = (slug: string, sort: number) => ({
+      next: record(slug, sort, 2),
+      expectedVersion: 1,
+    });
+    // A checked record that moved on (or is gone) refuses the whole write.
+    expect(
+      await store.write([move('nav-a', 15)], [], { unchanged: [{ slug: 'nav-b', version: 7 }] }),
+    ).toBe(false);
+    expect(
+      await store.write([move('nav-a', 15)], [], { unchanged: [{ slug: 'nav-zz', version: 1 }] }),
+    ).toBe(false);
+    expect((await store.get('nav-a'))?.version).toBe(1);
+
+    // Two instances read the same navigation and each moves entries the other only checks.
+    const other = new DataSource({
+      ...(database.options as object),
+      entities: [...PluginHostEntities],
+      synchronize: false,
+    } as unknown as ConstructorParameters<typeof DataSource>[0]);
+    await other.initialize();
+    try {
+      const rival = new TypeOrmPluginStore(other);
+      const results = await Promise.all([
+        store.write([move('nav-a', 35), move('nav-b', 45)], [], {
+          unchanged: [
+            { slug: 'nav-c', version: 1 },
+            { slug: 'nav-d', version: 1 },
+          ],
+        }),
+        rival.write([move('nav-c', 5), move('nav-d', 6)], [], {
+          unchanged: [
+            { slug: 'nav-a', version: 1 },
+            { slug: 'nav-b', version: 1 },
+          ],
+        }),
+      ]);
+      expect(results.filter(Boolean)).toHaveLength(1);
+      const versions = await Promise.all(
+        ['nav-a', 'nav-b', 'nav-c', 'nav-d'].map(async (slug) => (await store.get(slug))?.version),
+      );
+      expect(versions).toEqual(results[0] ? [2, 2, 1, 1] : [1, 1, 2, 2]);
+    } finally {
+      await other.destroy();
+    }
+  });
+
   it('answers null for an unknown slug, whatever characters it holds', async () => {
     for (const slug of ['missing', "o'brien", 'x" OR 1=1 --', '%', '']) {
       expect(await store.get(slug)).toBeNull();

@@ -102,6 +102,27 @@ describe('InMemoryPluginStore', () => {
     expect((await store.get('b'))?.sort).toBe(2);
   });
 
+  it('writes only while the records it depends on are unchanged', async () => {
+    const store = new InMemoryPluginStore();
+    for (const slug of ['a', 'b', 'c']) await store.insert(record(slug));
+    const move = { next: { ...record('a', 2), sort: 5 }, expectedVersion: 1 };
+    expect(await store.write([move], [], { unchanged: [{ slug: 'b', version: 2 }] })).toBe(false);
+    expect(await store.write([move], [], { unchanged: [{ slug: 'gone', version: 1 }] })).toBe(
+      false,
+    );
+    expect((await store.get('a'))?.version).toBe(1);
+    expect(
+      await store.write([move], [], {
+        unchanged: [
+          { slug: 'b', version: 1 },
+          { slug: 'c', version: 1 },
+        ],
+      }),
+    ).toBe(true);
+    expect(await store.get('a')).toMatchObject({ version: 2, sort: 5 });
+    expect((await store.get('b'))?.version).toBe(1);
+  });
+
   it('deletes conditionally', async () => {
     const store = new InMemoryPluginStore();
     await store.insert(record('a'));
