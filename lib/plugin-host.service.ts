@@ -667,14 +667,15 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
             },
           ]
         : [];
-      // A conditional reorder depends on the whole navigation it checked, not only the entries
-      // it moves: another instance's reorder of other entries must make one of the two fail.
+      // A conditional reorder depends on the whole state it checked, not only the entries it
+      // moves: another instance's reorder of other entries, or a plugin joining the navigation,
+      // must make one of the two fail (this one then retries and answers 412).
       const written = new Set(writes.map((w) => w.next.slug));
       const unchanged =
         expected === undefined
           ? undefined
           : current
-              .filter((p) => p.nav && !written.has(p.slug))
+              .filter((p) => !written.has(p.slug))
               .map((p) => ({ slug: p.slug, version: p.version }));
       if (await this.storeCall(() => this.store.write(sealed, audit, { unchanged }))) {
         for (const { next } of writes) this.remember(next);

@@ -29,6 +29,25 @@ interface PreparedSelect {
   hydrate(raw: ObjectLiteral): ObjectLiteral;
 }
 
+/** Drivers whose `SELECT ... FOR UPDATE` locks rows (TypeORM refuses or ignores it elsewhere). */
+const ROW_LOCK_DRIVERS = new Set([
+  'postgres',
+  'aurora-postgres',
+  'cockroachdb',
+  'mysql',
+  'mariadb',
+  'aurora-mysql',
+]);
+
+/** Rows locked per statement by a multi-row write, below every driver's parameter limit. */
+const LOCK_CHUNK = 1000;
+
+/** A deadlock victim or serialization failure (PostgreSQL 40P01 / 40001, MySQL 1213). */
+function isLostRace(error: unknown): boolean {
+  const { code, errno } = (error ?? {}) as { code?: unknown; errno?: unknown };
+  return code === '40P01' || code === '40001' || code === 'ER_LOCK_DEADLOCK' || errno === 1213;
+}
+
 /** Thrown inside a transaction to roll it back when a conditional write misses. */
 class WriteMissed extends Error {}
 
@@ -45,12 +64,15 @@ export class TypeOrmPluginStore implements PluginStore {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly serialise: boolean;
   private readonly sqlite: SqliteDatabase | undefined;
+  /** Whether the driver takes `SELECT ... FOR UPDATE` row locks. */
+  private readonly rowLocks: boolean;
   private selectOne?: PreparedSelect;
 
   /** @param dataSource an initialised data source whose entities include {@link Plugin}. */
   constructor(readonly dataSource: DataSource) {
     this.repository = dataSource.getRepository<ObjectLiteral>(Plugin);
     this.serialise = SINGLE_CONNECTION_DRIVERS.has(dataSource.options.type);
+    this.rowLocks = ROW_LOCK_DRIVERS.has(dataSource.options.type);
     this.description = `typeorm(${dataSource.options.type})`;
     if (dataSource.options.type === 'better-sqlite3') {
       this.sqlite = (
@@ -187,25 +209,31 @@ export class TypeOrmPluginStore implements PluginStore {
     audit: readonly PluginAuditRecord[] = [],
     options: PluginWriteOptions = {},
   ): Promise<boolean> {
-    if (writes.length === 0) return Promise.resolve(true);
     const unchanged = options.unchanged ?? [];
+    if (writes.length === 0 && unchanged.length === 0) return Promise.resolve(true);
+    // Several rows: lock them all first, in one order, so that two multi-row writes (reorders)
+    // wait for each other instead of deadlocking on rows they update in different orders.
+    const lock = unchanged.length > 0 || writes.length > 1;
     return this.run(() =>
-      this.execute([
-        ...(unchanged.length ? [this.lockAndCheck(writes, unchanged)] : []),
-        ...writes.map(({ next, expectedVersion }): Statement => {
-          const { slug, createdAt: _createdAt, ...fields } = next;
-          return {
-            mustChangeOne: true,
-            build: (m) =>
-              m
-                .createQueryBuilder()
-                .update<ObjectLiteral>(Plugin)
-                .set(fields as ObjectLiteral)
-                .where('slug = :slug AND version = :expectedVersion', { slug, expectedVersion }),
-          };
-        }),
-        ...auditStatements(audit),
-      ]),
+      this.execute(
+        [
+          ...(lock ? this.lockAndCheck(writes, unchanged) : []),
+          ...writes.map(({ next, expectedVersion }): Statement => {
+            const { slug, createdAt: _createdAt, ...fields } = next;
+            return {
+              mustChangeOne: true,
+              build: (m) =>
+                m
+                  .createQueryBuilder()
+                  .update<ObjectLiteral>(Plugin)
+                  .set(fields as ObjectLiteral)
+                  .where('slug = :slug AND version = :expectedVersion', { slug, expectedVersion }),
+            };
+          }),
+          ...auditStatements(audit),
+        ],
+        true,
+      ),
     );
   }
 
@@ -266,47 +294,56 @@ export class TypeOrmPluginStore implements PluginStore {
   }
 
   /**
-   * Locks every row a write with `unchanged` checks touches (written and checked alike, in slug
-   * order, so two such writes wait for each other instead of deadlocking) and refuses the write if
-   * a checked row moved on or is gone. SQLite needs no lock: its write transactions run one at a
-   * time.
+   * Locks every row a multi-row write touches (written and checked alike, in slug order, so two
+   * such writes wait for each other instead of deadlocking) and refuses the write if a checked row
+   * moved on or is gone. Where the driver has no row locks (SQLite runs one write transaction at a
+   * time) the rows are only read and checked.
    */
   private lockAndCheck(
     writes: readonly PluginWrite[],
     unchanged: readonly PluginVersionCheck[],
-  ): Statement {
+  ): Statement[] {
     const slugs = [
       ...new Set([...writes.map((w) => w.next.slug), ...unchanged.map((u) => u.slug)]),
-    ];
-    slugs.sort();
-    return {
-      build: (m) => {
-        const query = m
-          .createQueryBuilder()
-          .select('p.slug', 'slug')
-          .addSelect('p.version', 'version')
-          .from(Plugin, 'p')
-          .where('p.slug IN (:...slugs)', { slugs })
-          .orderBy('p.slug');
-        return this.sqlite ? query : query.setLock('pessimistic_write');
-      },
-      expectRows: (rows) => {
-        const found = new Map(
-          (rows as Array<{ slug: string; version: unknown }>).map((r) => [
-            r.slug,
-            Number(r.version),
-          ]),
-        );
-        return unchanged.every(({ slug, version }) => found.get(slug) === version);
-      },
-    };
+    ].sort();
+    const expected = new Map(unchanged.map(({ slug, version }) => [slug, version]));
+    const statements: Statement[] = [];
+    for (let i = 0; i < slugs.length; i += LOCK_CHUNK) {
+      const chunk = slugs.slice(i, i + LOCK_CHUNK);
+      const checked = chunk.filter((slug) => expected.has(slug));
+      statements.push({
+        build: (m) => {
+          const query = m
+            .createQueryBuilder()
+            .select('p.slug', 'slug')
+            .addSelect('p.version', 'version')
+            .from(Plugin, 'p')
+            .where('p.slug IN (:...chunk)', { chunk })
+            .orderBy('p.slug');
+          return this.rowLocks ? query.setLock('pessimistic_write') : query;
+        },
+        expectRows: (rows) => {
+          const found = new Map(
+            (rows as Array<{ slug: string; version: unknown }>).map((r) => [
+              r.slug,
+              Number(r.version),
+            ]),
+          );
+          return checked.every((slug) => found.get(slug) === expected.get(slug));
+        },
+      });
+    }
+    return statements;
   }
 
   /**
    * Runs the statements atomically. Resolves `false` (with nothing written) when a statement that
    * must change exactly one row did not: the compare-and-set missed.
    */
-  private async execute(statements: readonly Statement[]): Promise<boolean> {
+  private async execute(
+    statements: readonly Statement[],
+    lostRaceMisses = false,
+  ): Promise<boolean> {
     if (this.sqlite) return this.executeSync(this.sqlite, statements);
     const apply = async (manager: EntityManager) => {
       for (const statement of statements) {
@@ -324,6 +361,9 @@ export class TypeOrmPluginStore implements PluginStore {
       return true;
     } catch (error) {
       if (error instanceof WriteMissed) return false;
+      // The database chose this transaction as a deadlock's or serialization's victim: it wrote
+      // nothing, and for a compare-and-set that is a miss to retry, not an outage.
+      if (lostRaceMisses && isLostRace(error)) return false;
       throw error;
     }
   }

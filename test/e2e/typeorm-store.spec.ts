@@ -207,9 +207,68 @@ describe.each(DATABASES)('TypeOrmPluginStore on %s', (_name, create) => {
     }
   });
 
+  it('locks the rows of a multi-row write in one order, so it cannot deadlock with another', async (context) => {
+    if (database.kind === 'sqlite') context.skip(); // SQLite runs one write transaction at a time
+    const at = new Date();
+    const record = (slug: string, version: number): Plugin => ({
+      slug,
+      kind: 'page',
+      enabled: true,
+      config: {},
+      nav: true,
+      sort: version,
+      labelEn: null,
+      labelAr: null,
+      version,
+      createdAt: at,
+      updatedAt: at,
+    });
+    for (const slug of ['lock-a', 'lock-b', 'lock-c']) await store.upsert(record(slug, 1));
+    // Another transaction holds lock-a. A reorder that updates lock-c, lock-b, lock-a in that
+    // order must wait for lock-a before it touches lock-c: the holder can then take lock-c too.
+    // (Updating in its own order, it would hold lock-c while waiting: a deadlock.)
+    const holder = await rawConnection(database);
+    try {
+      await holder.query('BEGIN');
+      await holder.query("SELECT slug FROM plugins WHERE slug = 'lock-a' FOR UPDATE");
+      const reorder = store.write(
+        ['lock-c', 'lock-b', 'lock-a'].map((slug) => ({
+          next: { ...record(slug, 2), sort: 99 },
+          expectedVersion: 1,
+        })),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await holder.query(
+        `${database.kind === 'postgres' ? "SET LOCAL lock_timeout = '3s'" : 'SET innodb_lock_wait_timeout = 3'}`,
+      );
+      await holder.query("SELECT slug FROM plugins WHERE slug = 'lock-c' FOR UPDATE");
+      await holder.query('COMMIT');
+      expect(await reorder).toBe(true);
+    } finally {
+      await holder.end();
+    }
+    expect((await store.get('lock-c'))?.version).toBe(2);
+  });
+
   it('answers null for an unknown slug, whatever characters it holds', async () => {
     for (const slug of ['missing', "o'brien", 'x" OR 1=1 --', '%', '']) {
       expect(await store.get(slug)).toBeNull();
     }
   });
 });
+
+/** A plain driver connection beside TypeORM's pool, to hold row locks by hand. */
+async function rawConnection(database: TestDatabase): Promise<{
+  query(sql: string): Promise<unknown>;
+  end(): Promise<void>;
+}> {
+  if (database.kind === 'postgres') {
+    const { Client } = await import('pg');
+    const client = new Client({ connectionString: database.url });
+    await client.connect();
+    return { query: (sql) => client.query(sql), end: () => client.end() };
+  }
+  const { createConnection } = await import('mysql2/promise');
+  const connection = await createConnection(database.url);
+  return { query: (sql) => connection.query(sql), end: () => connection.end() };
+}
