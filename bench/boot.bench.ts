@@ -4,7 +4,7 @@
  * other's run on), many times in a row (warm JIT, as a test suite's would be, so module import time
  * does not drown the difference); the processes alternate between the apps.
  *
- * The same boot takes anywhere from 7 to 30 ms on this machine, with no GC inside it (checked with
+ * The same boot takes anywhere from 7 to 50 ms on this machine, with no GC inside it (checked with
  * `--trace-gc`): interference, not work. It only ever adds time, so the target is read on each app's
  * quiet boots (the 10th percentile of its boot times), and the median is shown beside it.
  */

@@ -38,5 +38,22 @@ export function defineCapabilityMetadata(method: Method, options: CapabilityOpti
  * ```
  */
 export function getCapabilityMetadata(method: unknown): Readonly<CapabilityOptions> | undefined {
-  return typeof method === 'function' ? store.get(method as Method) : undefined;
+  if (typeof method !== 'function') return undefined;
+  return store.get(method as Method) ?? readLegacy(method);
+}
+
+/**
+ * What a copy of this package from before the move wrote, or a method wrapper that copied
+ * reflect-metadata onto its wrapper: read only, so the boot stays free of it.
+ */
+function readLegacy(method: object): CapabilityOptions | undefined {
+  const reflect = Reflect as typeof Reflect & {
+    getOwnMetadata?: (key: string, target: object) => unknown;
+  };
+  const options = reflect.getOwnMetadata?.(CAPABILITY_METADATA, method);
+  return options &&
+    typeof options === 'object' &&
+    typeof (options as CapabilityOptions).slug === 'string'
+    ? (options as CapabilityOptions)
+    : undefined;
 }

@@ -31,7 +31,7 @@ export function assertWorkflowDefinition(
   if (violations.length) throw jsonViolationError(violations);
   const problems: string[] = [];
   const details: PluginValidationDetail[] = [];
-  // `path` is relative to the definition; `message` starts with it, as the messages always have.
+  // `path` is relative to the definition; `message` names the place, as the messages always have.
   const add: Add = (path, message) => {
     problems.push(message);
     details.push({ path: `definition.${path}`, message });

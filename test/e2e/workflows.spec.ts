@@ -227,6 +227,7 @@ describe('workflows over REST', () => {
       .put(`${API}/workflows/located`)
       .send({
         description: 7,
+        color: 'red',
         steps: [
           { id: 'Bad Id', capability: 'nope.x', retry: { attempts: 99 } },
           { id: 'second', capability: 'greet.welcome', with: { to: '{{steps.later.to}}' } },
@@ -236,6 +237,7 @@ describe('workflows over REST', () => {
     expect(invalid.status).toBe(400);
     expect(invalid.body.code).toBe('VALIDATION_FAILED');
     expect(invalid.body.details.map((d: { path: string }) => d.path)).toEqual([
+      'definition.color',
       'definition.description',
       'definition.steps[0].id',
       'definition.steps[0].capability',
@@ -246,7 +248,7 @@ describe('workflows over REST', () => {
     ]);
     for (const { path, message } of invalid.body.details as Array<Record<string, string>>) {
       // Each message names its place, as the flat `errors` list always has.
-      expect(message.startsWith(path.slice('definition.'.length))).toBe(true);
+      expect(message).toContain(path.slice('definition.'.length));
     }
     expect(invalid.body.details.map((d: { message: string }) => d.message)).toEqual(
       invalid.body.errors,

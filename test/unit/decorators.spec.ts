@@ -95,6 +95,22 @@ describe('decorators and metadata accessor', () => {
     expect(getCapabilityMetadata(own)).toEqual({ slug: 'from.copy' });
   });
 
+  it('still reads options an older copy of the package wrote to reflect-metadata', () => {
+    class Legacy {
+      send() {}
+    }
+    Reflect.defineMetadata(CAPABILITY_METADATA, { slug: 'legacy.send' }, Legacy.prototype.send);
+    expect(getCapabilityMetadata(Legacy.prototype.send)).toEqual({ slug: 'legacy.send' });
+    const accessor = new PluginHostMetadataAccessor(new Reflector());
+    expect(accessor.getCapability(Legacy.prototype.send)).toEqual({ slug: 'legacy.send' });
+    // Anything else under the key is not taken for options.
+    class Odd {
+      run() {}
+    }
+    Reflect.defineMetadata(CAPABILITY_METADATA, 'not options', Odd.prototype.run);
+    expect(getCapabilityMetadata(Odd.prototype.run)).toBeUndefined();
+  });
+
   it('refuses to decorate something that is not a method', () => {
     const decorate = Capability('not.a-method');
     const target = {};
