@@ -43,19 +43,7 @@ describe.each(DATABASES)('TypeOrmPluginStore on %s', (_name, create) => {
         createdAt: at,
         updatedAt: at,
       },
-      {
-        slug: 'bare',
-        kind: 'capability',
-        enabled: true,
-        config: {},
-        nav: false,
-        sort: 0,
-        labelEn: null,
-        labelAr: null,
-        version: 1,
-        createdAt: at,
-        updatedAt: at,
-      },
+      pluginRecord('bare', { createdAt: at, updatedAt: at }),
     ];
     for (const record of records) await store.upsert(record);
     for (const { slug } of records) {
@@ -73,14 +61,8 @@ describe.each(DATABASES)('TypeOrmPluginStore on %s', (_name, create) => {
   });
 
   it('insertMany inserts each free slug once, even when two instances race on a fresh table', async () => {
-    const other = new DataSource({
-      ...(database.options as object),
-      entities: [...PluginHostEntities],
-      synchronize: false,
-    } as unknown as ConstructorParameters<typeof DataSource>[0]);
-    await other.initialize();
+    const { other, rival } = await secondInstance(database);
     try {
-      const rival = new TypeOrmPluginStore(other);
       const at = new Date();
       const entries = Array.from({ length: 40 }, (_, i) => {
         const plugin: Plugin = {
@@ -145,19 +127,8 @@ describe.each(DATABASES)('TypeOrmPluginStore on %s', (_name, create) => {
 
   it('applies a write only while its unchanged records are at their versions, one of two racing writers', async () => {
     const at = new Date();
-    const record = (slug: string, sort: number, version = 1): Plugin => ({
-      slug,
-      kind: 'page',
-      enabled: true,
-      config: {},
-      nav: true,
-      sort,
-      labelEn: null,
-      labelAr: null,
-      version,
-      createdAt: at,
-      updatedAt: at,
-    });
+    const record = (slug: string, sort: number, version = 1) =>
+      navRecord(slug, { sort, version, createdAt: at, updatedAt: at });
     for (const [i, slug] of ['nav-a', 'nav-b', 'nav-c', 'nav-d'].entries()) {
       await store.upsert(record(slug, (i + 1) * 10));
     }
@@ -175,14 +146,8 @@ describe.each(DATABASES)('TypeOrmPluginStore on %s', (_name, create) => {
     expect((await store.get('nav-a'))?.version).toBe(1);
 
     // Two instances read the same navigation and each moves entries the other only checks.
-    const other = new DataSource({
-      ...(database.options as object),
-      entities: [...PluginHostEntities],
-      synchronize: false,
-    } as unknown as ConstructorParameters<typeof DataSource>[0]);
-    await other.initialize();
+    const { other, rival } = await secondInstance(database);
     try {
-      const rival = new TypeOrmPluginStore(other);
       const results = await Promise.all([
         store.write([move('nav-a', 35), move('nav-b', 45)], [], {
           unchanged: [
@@ -210,19 +175,8 @@ describe.each(DATABASES)('TypeOrmPluginStore on %s', (_name, create) => {
   it('locks the rows of a multi-row write in one order, so it cannot deadlock with another', async (context) => {
     if (database.kind === 'sqlite') context.skip(); // SQLite runs one write transaction at a time
     const at = new Date();
-    const record = (slug: string, version: number): Plugin => ({
-      slug,
-      kind: 'page',
-      enabled: true,
-      config: {},
-      nav: true,
-      sort: version,
-      labelEn: null,
-      labelAr: null,
-      version,
-      createdAt: at,
-      updatedAt: at,
-    });
+    const record = (slug: string, version: number) =>
+      navRecord(slug, { sort: version, version, createdAt: at, updatedAt: at });
     for (const slug of ['lock-a', 'lock-b', 'lock-c']) await store.upsert(record(slug, 1));
     // Another transaction holds lock-a. A reorder that updates lock-c, lock-b, lock-a in that
     // order must wait for lock-a before it touches lock-c: the holder can then take lock-c too.
@@ -271,4 +225,39 @@ async function rawConnection(database: TestDatabase): Promise<{
   const { createConnection } = await import('mysql2/promise');
   const connection = await createConnection(database.url);
   return { query: (sql) => connection.query(sql), end: () => connection.end() };
+}
+
+/** A record with `fields` over a fresh capability plugin's defaults. */
+function pluginRecord(slug: string, fields: Partial<Plugin> = {}): Plugin {
+  const at = new Date();
+  return {
+    slug,
+    kind: 'capability',
+    enabled: true,
+    config: {},
+    nav: false,
+    sort: 0,
+    labelEn: null,
+    labelAr: null,
+    version: 1,
+    createdAt: at,
+    updatedAt: at,
+    ...fields,
+  };
+}
+
+/** A navigation entry with `fields` over plain defaults. */
+function navRecord(slug: string, fields: Partial<Plugin>): Plugin {
+  return pluginRecord(slug, { kind: 'page', nav: true, ...fields });
+}
+
+/** A second instance's store on the same database (its own connection pool). */
+async function secondInstance(database: TestDatabase) {
+  const other = new DataSource({
+    ...(database.options as object),
+    entities: [...PluginHostEntities],
+    synchronize: false,
+  } as unknown as ConstructorParameters<typeof DataSource>[0]);
+  await other.initialize();
+  return { other, rival: new TypeOrmPluginStore(other) };
 }
