@@ -64,7 +64,7 @@ export class PluginHostAccessGuard implements CanActivate, OnModuleInit {
    */
   private afterAccess(context: ExecutionContext, route: GuardedRoute): boolean | Promise<boolean> {
     if (this.options.authorize) return this.authorized(context, route);
-    return route.jsonApi ? this.transport(context) : true;
+    return this.transport(context, route);
   }
 
   /** What the guard needs to know about a route, read once from its metadata. */
@@ -97,16 +97,18 @@ export class PluginHostAccessGuard implements CanActivate, OnModuleInit {
   }
 
   private async authorized(context: ExecutionContext, route: GuardedRoute): Promise<boolean> {
-    const { action, jsonApi } = route;
+    const { action } = route;
     const request = context.switchToHttp().getRequest<{ params?: Record<string, string> }>();
     const slug = request.params?.slug;
     if (!(await this.options.authorize!({ action, slug, request }))) {
       throw new ForbiddenException(MESSAGES.forbiddenAction(action, slug));
     }
-    return jsonApi ? this.transport(context) : true;
+    return this.transport(context, route);
   }
 
-  private transport(context: ExecutionContext): true | Promise<true> {
+  /** The transport rules, on the JSON API's routes only. */
+  private transport(context: ExecutionContext, route: GuardedRoute): true | Promise<true> {
+    if (!route.jsonApi) return true;
     return acceptJsonTransport(
       context.switchToHttp().getRequest<HttpRequest>(),
       this.options.maxBodyBytes,

@@ -915,7 +915,6 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
     }
   }
 
-  /** Inserts a record for `declared.slug` if it has none. Never overwrites. */
   /**
    * Stores the declared plugins that have no record yet (the first declaration of a slug wins), in
    * one `insertMany` (one `insert` each on a store without it), and tells the other instances in one
@@ -1240,7 +1239,6 @@ type RunUntyped = <TIn, TOut>(
   options?: RunCapabilityOptions,
 ) => Promise<TOut>;
 
-/** The context handed to a capability; `run` chains to other capabilities. */
 /**
  * The deadline and caller's signal of a guarded run. Its AbortController exists only once
  * `ctx.signal` is read; an abort before that is remembered and applied when it is.
@@ -1269,6 +1267,7 @@ class RunGuard {
   }
 }
 
+/** The context handed to a capability; `run` chains to other capabilities. */
 class Context implements CapabilityContext {
   readonly actor: string;
   readonly request?: unknown;

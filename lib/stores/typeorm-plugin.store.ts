@@ -48,6 +48,13 @@ function isLostRace(error: unknown): boolean {
   return code === '40P01' || code === '40001' || code === 'ER_LOCK_DEADLOCK' || errno === 1213;
 }
 
+/** `items` in runs of at most `size`. */
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const runs: T[][] = [];
+  for (let i = 0; i < items.length; i += size) runs.push(items.slice(i, i + size));
+  return runs;
+}
+
 /** Thrown inside a transaction to roll it back when a conditional write misses. */
 class WriteMissed extends Error {}
 
@@ -160,12 +167,14 @@ export class TypeOrmPluginStore implements PluginStore {
     if (entries.length === 0) return [];
     const batched = await this.run(async () => {
       const taken = new Set<string>();
-      const slugs = entries.map(({ plugin }) => plugin.slug);
-      for (let i = 0; i < slugs.length; i += INSERT_CHUNK) {
+      for (const slugs of chunks(
+        entries.map(({ plugin }) => plugin.slug),
+        INSERT_CHUNK,
+      )) {
         const rows = await this.repository
           .createQueryBuilder('p')
           .select('p.slug', 'slug')
-          .where('p.slug IN (:...slugs)', { slugs: slugs.slice(i, i + INSERT_CHUNK) })
+          .where('p.slug IN (:...slugs)', { slugs })
           .getRawMany<{ slug: string }>();
         for (const { slug } of rows) taken.add(slug);
       }
@@ -178,8 +187,7 @@ export class TypeOrmPluginStore implements PluginStore {
       const fresh = entries.filter((_, i) => inserted[i]);
       if (fresh.length === 0) return inserted;
       const statements: Statement[] = [];
-      for (let i = 0; i < fresh.length; i += INSERT_CHUNK) {
-        const chunk = fresh.slice(i, i + INSERT_CHUNK);
+      for (const chunk of chunks(fresh, INSERT_CHUNK)) {
         statements.push({
           build: (m) =>
             m
@@ -307,11 +315,9 @@ export class TypeOrmPluginStore implements PluginStore {
       ...new Set([...writes.map((w) => w.next.slug), ...unchanged.map((u) => u.slug)]),
     ].sort();
     const expected = new Map(unchanged.map(({ slug, version }) => [slug, version]));
-    const statements: Statement[] = [];
-    for (let i = 0; i < slugs.length; i += LOCK_CHUNK) {
-      const chunk = slugs.slice(i, i + LOCK_CHUNK);
+    return chunks(slugs, LOCK_CHUNK).map((chunk): Statement => {
       const checked = chunk.filter((slug) => expected.has(slug));
-      statements.push({
+      return {
         build: (m) => {
           const query = m
             .createQueryBuilder()
@@ -331,9 +337,8 @@ export class TypeOrmPluginStore implements PluginStore {
           );
           return checked.every((slug) => found.get(slug) === expected.get(slug));
         },
-      });
-    }
-    return statements;
+      };
+    });
   }
 
   /**
