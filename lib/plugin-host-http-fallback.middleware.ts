@@ -47,7 +47,35 @@ interface FastifyLike {
     name: 'preValidation',
     hook: (request: FastifyRequestLike, reply: unknown, done: Done) => void,
   ): unknown;
+  decorateRequest(name: symbol, value: null): unknown;
 }
+
+/** Fastify's record of a content type parser (internal: Fastify has no public getter for one). */
+interface FastifyParserLike {
+  asString?: boolean;
+  asBuffer?: boolean;
+  fn: (
+    this: unknown,
+    request: FastifyRequestLike,
+    body: string | Buffer,
+    done: (error: Error | null, body?: unknown) => void,
+  ) => unknown;
+}
+
+/**
+ * Where a request under the module's path is between Fastify's `preParsing` and `preValidation`
+ * hooks (its body is being read): `chunks` holds the raw bytes of a body kept aside for Express's
+ * answer when the JSON parser cannot be wrapped (see `wrapJsonParser`), `hidden` the headers to put
+ * back after they were hidden from Fastify's parsers. Kept on a request decoration, not a WeakMap:
+ * this runs for every request of the app.
+ */
+interface ParsingState {
+  chunks?: Buffer[];
+  hidden?: { headers: Headers | undefined };
+}
+/** The state of a body being read that needs nothing kept aside. */
+const PARSING: ParsingState = Object.freeze({});
+type StatefulRequest = FastifyRequestLike & { [key: symbol]: ParsingState | null };
 type FastifyErrorHandler = (
   this: unknown,
   error: unknown,
@@ -123,42 +151,49 @@ export class PluginHostHttpFallback implements OnModuleInit {
 
   private onFastify(adapter: AbstractHttpAdapter, base: string): void {
     const fastify = adapter.getInstance<FastifyLike>();
-    // Requests between `preParsing` and `preValidation`: an error then comes from body parsing. The
-    // value holds the raw bytes of a body Fastify reads undecoded (see `received`), else null.
-    const parsing = new WeakMap<object, Buffer[] | null>();
-    // Headers hidden from Fastify's parser, with what to restore.
-    const hidden = new WeakMap<object, Headers | undefined>();
+    // A request's `ParsingState` while its body is read under `base`, else null: an error then
+    // comes from body parsing. One symbol per app, so two apps in one process share nothing.
+    const state = Symbol('plugin-host:parsing');
+    fastify.decorateRequest(state, null);
+    const parsingOf = (request: FastifyRequestLike) => (request as StatefulRequest)[state] ?? null;
+    const setParsing = (request: FastifyRequestLike, value: ParsingState | null) => {
+      (request as StatefulRequest)[state] = value;
+    };
     const side: JsonSide = { parsed: new WeakMap(), raised: new WeakSet() };
     const restore = (request: FastifyRequestLike) => {
-      if (!hidden.has(request)) return;
-      request.headers = hidden.get(request) as Headers;
-      hidden.delete(request);
+      const parsing = parsingOf(request);
+      if (parsing?.hidden === undefined) return;
+      request.headers = parsing.hidden.headers as Headers;
+      setParsing(request, PARSING);
     };
+    const wrapped = this.wrapJsonParser(fastify, side, parsingOf);
 
-    // The common case needs no decoding: Fastify reads the body itself and the raw bytes are kept on
-    // the side for `preValidation` and `parseErrorBody`. (A Transform and pipeline per request cost
-    // the run route a third of its throughput on Fastify.)
+    // Without a wrapped parser, the raw bytes of a plain JSON body are kept on the side for
+    // `parseErrorBody`; a 'data' listener per request costs the run route about 5% on Fastify.
     const received = (request: FastifyRequestLike, payload: Readable): Readable => {
       const chunks: Buffer[] = [];
       payload.on('data', (chunk: Buffer) => chunks.push(chunk));
-      parsing.set(request.raw, chunks);
+      setParsing(request, { chunks });
       return payload;
     };
 
     fastify.addHook('preParsing', (request, _reply, payload, done) => {
       if (!isUnder(request.raw.url, base)) return done(null, payload);
-      parsing.set(request.raw, null);
-      const contentType = header(request.headers, 'content-type');
+      setParsing(request, PARSING);
+      const headers = request.headers;
+      const contentType = header(headers, 'content-type');
       const type = contentType.split(';')[0].trim().toLowerCase();
       const empty =
-        request.headers['transfer-encoding'] === undefined &&
-        Number(request.headers['content-length'] ?? 0) === 0;
+        headers['transfer-encoding'] === undefined && Number(headers['content-length'] ?? 0) === 0;
       if (type === 'application/x-www-form-urlencoded' || (contentType === '' && empty)) {
         return done(null, payload);
       }
       if (type === 'application/json' && !empty) {
-        if (isPlainJson(request.headers, contentType))
-          return done(null, received(request, payload));
+        // The common case needs no decoding: Fastify reads the body itself. (A Transform and
+        // pipeline per request cost the run route a third of its throughput on Fastify.)
+        if (isPlainJson(headers, contentType)) {
+          return done(null, wrapped ? payload : received(request, payload));
+        }
         try {
           const decoding: JsonDecoding = {
             text: jsonTextDecoder(contentType),
@@ -175,7 +210,7 @@ export class PluginHostHttpFallback implements OnModuleInit {
       // an empty JSON body, parses text/plain and answers 415 for unknown types before routing.
       // Hiding the body headers from its parser leaves these bodies to the guard's transport rules, as
       // on Express; `preValidation` puts the headers back before any of the module's code runs.
-      hidden.set(request, request.additionalHeaders);
+      setParsing(request, { hidden: { headers: request.additionalHeaders } });
       request.headers = {
         ...request.additionalHeaders,
         'content-type': undefined,
@@ -185,15 +220,14 @@ export class PluginHostHttpFallback implements OnModuleInit {
       done(null, payload);
     });
     fastify.addHook('preValidation', (request, _reply, done) => {
-      const chunks = parsing.get(request.raw);
-      if (chunks && !isObject(request.body)) {
+      const parsing = parsingOf(request);
+      if (parsing === null) return done();
+      if (parsing.chunks !== undefined && !isObject(request.body)) {
         // Fastify parses any JSON value; Express's strict parser takes objects and arrays only.
-        const refusal = new PluginValidationError(TRANSPORT_MESSAGES.notObject);
-        side.raised.add(refusal);
-        return done(refusal);
+        return done(raise(side, new PluginValidationError(TRANSPORT_MESSAGES.notObject)));
       }
-      parsing.delete(request.raw);
       restore(request);
+      setParsing(request, null);
       done();
     });
 
@@ -204,7 +238,7 @@ export class PluginHostHttpFallback implements OnModuleInit {
         function (this: unknown, error, request, reply) {
           restore(request);
           const body =
-            parsing.has(request.raw) && isUnder(request.raw.url, base)
+            parsingOf(request) !== null && isUnder(request.raw.url, base)
               ? parseErrorBody(error, request)
               : undefined;
           if (!body) return nest.call(this, error, request, reply);
@@ -239,7 +273,7 @@ export class PluginHostHttpFallback implements OnModuleInit {
         };
       }
       if (code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
-        const received = parsing.get(request.raw);
+        const received = parsingOf(request)?.chunks;
         if (received && !side.parsed.has(request.raw)) {
           // A body Fastify read undecoded (see `isPlainJson`): parsed as Express parses it.
           try {
@@ -248,15 +282,9 @@ export class PluginHostHttpFallback implements OnModuleInit {
             return knownErrorBody(refusal);
           }
         }
-        // Only valid JSON gets this far (see `decodeJson`): Fastify refused `__proto__` or
-        // `constructor.prototype`, which Express parses; the route's body pipe then refuses them.
+        // Only valid JSON gets this far (see `decodeJson`).
         if (request.is404) return notFound(adapter, request);
-        try {
-          this.bodyPipe.transform(side.parsed.get(request.raw));
-        } catch (refusal) {
-          return knownErrorBody(refusal);
-        }
-        return { statusCode: 400, code: 'VALIDATION_FAILED', message: TRANSPORT_MESSAGES.notJson };
+        return knownErrorBody(this.refusalOf(side.parsed.get(request.raw)));
       }
       const type = header(request.headers, 'content-type').split(';')[0].trim().toLowerCase();
       const formRefused =
@@ -276,6 +304,104 @@ export class PluginHostHttpFallback implements OnModuleInit {
       return side.raised.has(error as object) ? knownErrorBody(error) : undefined;
     };
   }
+
+  /**
+   * Wraps the app's `application/json` parser (Nest's, the user's or Fastify's own) for requests
+   * whose body is read under the module's path, so that it answers as Express's parser does, with
+   * the body at hand: a JSON value that is not an object or array is refused, and a body the parser
+   * refuses as JSON is parsed as Express parses it, for Express's answer. Every other request, and
+   * the parser's other errors, pass through untouched.
+   *
+   * Fastify has no public getter for a parser, so its record is read from Fastify's internals and
+   * its `fn` replaced in place (which also reaches the copies encapsulated contexts hold). Returns
+   * false when that record is not there, or belongs to a parser that reads the stream itself:
+   * `preParsing` then keeps each body's bytes aside instead, which costs a listener per request.
+   */
+  private wrapJsonParser(
+    fastify: FastifyLike,
+    side: JsonSide,
+    parsingOf: (request: FastifyRequestLike) => ParsingState | null,
+  ): boolean {
+    const parser = jsonParserOf(fastify);
+    if (parser === null) return false;
+    const parse = parser.fn;
+    const refusalOf = (parsed: unknown) => this.refusalOf(parsed);
+    parser.fn = function (this: unknown, request, body, done) {
+      if (parsingOf(request) === null) return parse.call(this, request, body, done);
+      let settled = false;
+      const finish = (error: Error | null, parsed?: unknown) => {
+        if (settled) return;
+        settled = true;
+        if (error == null) {
+          // Fastify parses any JSON value; Express's strict parser takes objects and arrays only.
+          if (isObject(parsed)) return done(null, parsed);
+          return done(raise(side, new PluginValidationError(TRANSPORT_MESSAGES.notObject)));
+        }
+        if ((error as { code?: unknown }).code !== 'FST_ERR_CTP_INVALID_JSON_BODY') {
+          return done(error);
+        }
+        let expressParsed: unknown;
+        try {
+          expressParsed = parseJsonBody(typeof body === 'string' ? body : UTF8.decode(body));
+        } catch (refusal) {
+          return done(raise(side, refusal as Error));
+        }
+        // Valid JSON the parser refused (`__proto__`, `constructor.prototype`): Express parses it,
+        // then answers 404 off the routes, else the route's body pipe refuses it.
+        if (request.is404) return done(null, expressParsed);
+        done(raise(side, refusalOf(expressParsed)));
+      };
+      let result: unknown;
+      try {
+        result = parse.call(this, request, body, finish);
+      } catch (error) {
+        finish(error as Error);
+        return;
+      }
+      if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') {
+        (result as PromiseLike<unknown>).then((parsed) => finish(null, parsed), finish);
+      }
+    };
+    return true;
+  }
+
+  /**
+   * What the module answers for a JSON body Express parses but Fastify's parser refuses: the body
+   * pipe's refusal (`__proto__`, `constructor.prototype`), else a plain "not valid JSON".
+   */
+  private refusalOf(parsed: unknown): Error {
+    try {
+      this.bodyPipe.transform(parsed);
+    } catch (refusal) {
+      return refusal as Error;
+    }
+    return new PluginValidationError(TRANSPORT_MESSAGES.notJson);
+  }
+}
+
+/** Marks an error as raised here with Express's answer, for the error handler. */
+function raise(side: JsonSide, error: Error): Error {
+  side.raised.add(error);
+  return error;
+}
+
+/**
+ * Fastify's record of the root instance's `application/json` parser, when it is one that receives
+ * the whole body (`parseAs`); else null.
+ */
+function jsonParserOf(fastify: object): FastifyParserLike | null {
+  const key = Object.getOwnPropertySymbols(fastify).find(
+    (symbol) => symbol.description === 'fastify.contentTypeParser',
+  );
+  const parsers =
+    key === undefined
+      ? undefined
+      : (fastify as Record<symbol, { customParsers?: unknown } | undefined>)[key]?.customParsers;
+  if (!(parsers instanceof Map)) return null;
+  const parser = parsers.get('application/json') as Partial<FastifyParserLike> | undefined;
+  if (typeof parser?.fn !== 'function') return null;
+  if (parser.asString !== true && parser.asBuffer !== true) return null;
+  return parser as FastifyParserLike;
 }
 
 /**

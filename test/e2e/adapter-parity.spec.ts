@@ -4,12 +4,52 @@ import type { AddressInfo } from 'node:net';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestApp, type HttpAdapterName } from '../src/app.factory.js';
+import { errorCodes, type FastifyInstance } from 'fastify';
+import { createTestApp, type TestAppOptions } from '../src/app.factory.js';
 
 const API = '/api/plugin-host';
 const JSON_TYPE = { 'Content-Type': 'application/json' };
 const GZIP = { 'Content-Encoding': 'gzip' };
-const ADAPTERS: HttpAdapterName[] = ['express', 'fastify'];
+
+/**
+ * A JSON parser that reads the request stream itself, as a user may register one: the module cannot
+ * wrap it (see `wrapJsonParser`) and keeps each body's bytes aside instead.
+ */
+function streamJsonParser(app: INestApplication): void {
+  const fastify = app.getHttpAdapter().getInstance<FastifyInstance>();
+  const parse = fastify.getDefaultJsonParser('error', 'error');
+  fastify.removeContentTypeParser('application/json');
+  const limit = fastify.initialConfig.bodyLimit ?? 1024 * 1024;
+  fastify.addContentTypeParser('application/json', (request, payload, done) => {
+    const chunks: Buffer[] = [];
+    let received = 0;
+    const onData = (chunk: Buffer) => {
+      received += chunk.length;
+      if (received <= limit) return void chunks.push(chunk);
+      payload.off('data', onData);
+      done(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE(), undefined);
+    };
+    payload.on('data', onData);
+    payload.on('error', (error) => done(error, undefined));
+    payload.on('end', () => {
+      payload.off('data', onData);
+      if (received <= limit) parse(request, Buffer.concat(chunks).toString('utf8'), done);
+    });
+  });
+}
+
+/** Each Fastify setup is compared with Express, the reference. */
+const SETUPS: Record<string, TestAppOptions> = {
+  express: { adapter: 'express' },
+  fastify: { adapter: 'fastify' },
+  'fastify with rawBody': { adapter: 'fastify', app: { rawBody: true } },
+  'fastify with a stream JSON parser': {
+    adapter: 'fastify',
+    app: { bodyParser: false },
+    beforeInit: streamJsonParser,
+  },
+};
+const FASTIFY_SETUPS = Object.keys(SETUPS).filter((name) => name !== 'express');
 
 type Send = (http: ReturnType<typeof request>) => request.Test;
 const json = (send: Send, body: string, type = 'application/json'): Send => {
@@ -207,13 +247,14 @@ async function postChunked(server: Server, type: string, chunks: string[]) {
   });
 }
 
-describe('Express and Fastify answer alike', () => {
-  const apps = new Map<HttpAdapterName, INestApplication>();
+describe.each(FASTIFY_SETUPS)('Express and %s answer alike', (setup) => {
+  const apps = new Map<string, INestApplication>();
+  const names = ['express', setup];
   beforeAll(async () => {
-    for (const adapter of ADAPTERS) {
-      const app = await createTestApp({ adapter });
+    for (const name of names) {
+      const app = await createTestApp(SETUPS[name]);
       await app.listen(0, '127.0.0.1');
-      apps.set(adapter, app);
+      apps.set(name, app);
     }
   });
   afterAll(async () => {
@@ -223,9 +264,7 @@ describe('Express and Fastify answer alike', () => {
   // In order, on both apps: a request that changes state changes it alike on both.
   it.each(CASES)('%s', async (_, send) => {
     const [express, fastify] = await Promise.all(
-      ADAPTERS.map(async (adapter) =>
-        seen(await send(request(apps.get(adapter)!.getHttpServer()))),
-      ),
+      names.map(async (name) => seen(await send(request(apps.get(name)!.getHttpServer())))),
     );
     expect(fastify).toEqual(express);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
@@ -233,9 +272,45 @@ describe('Express and Fastify answer alike', () => {
 
   it.each(CHUNKED)('%s', async (_, type, chunks) => {
     const [express, fastify] = await Promise.all(
-      ADAPTERS.map((adapter) => postChunked(apps.get(adapter)!.getHttpServer(), type, chunks)),
+      names.map((name) => postChunked(apps.get(name)!.getHttpServer(), type, chunks)),
     );
     expect(fastify).toEqual(express);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});
+
+describe('Fastify reads a plain JSON body under the API path once', () => {
+  /** The 'data' listeners left on the request stream once the body is parsed, per setup. */
+  async function listenersLeft(setup: TestAppOptions): Promise<number[]> {
+    const seenCounts: number[] = [];
+    const app = await createTestApp({
+      ...setup,
+      beforeInit: (created) => {
+        setup.beforeInit?.(created);
+        created
+          .getHttpAdapter()
+          .getInstance<FastifyInstance>()
+          .addHook('preValidation', (request, _reply, done) => {
+            seenCounts.push(request.raw.listenerCount('data'));
+            done();
+          });
+      },
+    });
+    try {
+      const answer = await json(run, '{"text":"hi"}')(request(app.getHttpServer()));
+      expect(answer.status).toBe(200);
+    } finally {
+      await app.close();
+    }
+    return seenCounts;
+  }
+
+  it('through the wrapped JSON parser, with no copy of the bytes kept aside', async () => {
+    expect(await listenersLeft(SETUPS.fastify)).toEqual([0]);
+    expect(await listenersLeft(SETUPS['fastify with rawBody'])).toEqual([0]);
+  });
+
+  it('keeps the bytes aside when the JSON parser reads the stream itself', async () => {
+    expect(await listenersLeft(SETUPS['fastify with a stream JSON parser'])).toEqual([1]);
   });
 });

@@ -2,6 +2,7 @@ import {
   Module,
   type DynamicModule,
   type INestApplication,
+  type NestApplicationOptions,
   type Provider,
   type Type,
 } from '@nestjs/common';
@@ -27,7 +28,14 @@ export interface TestAppOptions {
   imports?: DynamicModule[];
   /** Overrides {@link HTTP_ADAPTER}, for a test that compares both. */
   adapter?: HttpAdapterName;
+  /** Nest application options (`bodyParser`, `rawBody`), beside `logger: false`. */
+  app?: Omit<NestApplicationOptions, 'logger'>;
+  /** Runs on the created app before `init()` (to set up the platform as a user's `main.ts` would). */
+  beforeInit?: (app: INestApplication) => void;
 }
+
+/** How {@link initTestApp} creates the app. */
+export type InitOptions = Pick<TestAppOptions, 'app' | 'beforeInit'>;
 
 export const DEFAULT_PROVIDERS: Provider[] = [NewsletterPlugin, MailPlugin, BillingService];
 
@@ -53,16 +61,19 @@ export const FASTIFY_OPTIONS = { bodyLimit: 100 * 1024, routerOptions: { maxPara
 export async function initTestApp(
   moduleRef: TestingModule,
   adapter: HttpAdapterName = HTTP_ADAPTER,
+  { app: appOptions, beforeInit }: InitOptions = {},
 ): Promise<INestApplication> {
   if (adapter === 'express') {
-    const app = moduleRef.createNestApplication({ logger: false });
+    const app = moduleRef.createNestApplication({ ...appOptions, logger: false });
+    beforeInit?.(app);
     await app.init();
     return app;
   }
   const app = moduleRef.createNestApplication<NestFastifyApplication>(
     new FastifyAdapter(FASTIFY_OPTIONS),
-    { logger: false },
+    { ...appOptions, logger: false },
   );
+  beforeInit?.(app);
   await app.init();
   await app.getHttpAdapter().getInstance().ready();
   return app;
@@ -96,5 +107,5 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<INest
   class TestAppModule {}
 
   const moduleRef = await Test.createTestingModule({ imports: [TestAppModule] }).compile();
-  return initTestApp(moduleRef, options.adapter);
+  return initTestApp(moduleRef, options.adapter, options);
 }
