@@ -56,6 +56,15 @@ class SignalProbe {
   quick(input: { n: number }) {
     return input.n + 1;
   }
+
+  @Capability('probe.busy')
+  async busy(input: { busyMs: number; ms: number }) {
+    // Holds the event loop before its first await, so the run's turn ends late.
+    const until = performance.now() + input.busyMs;
+    while (performance.now() < until);
+    await sleep(input.ms);
+    return 'done';
+  }
 }
 
 @Module({
@@ -131,6 +140,36 @@ describe('guarded runs (a time limit or a caller signal)', () => {
     );
     // A 60 s timer left pending would keep the process alive for a minute.
     expect(timers()).toBe(before);
+  });
+
+  it('creates no timer for a run that settles before the turn of the event loop ends', async () => {
+    const { host } = await boot();
+    const timers = () =>
+      process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
+    const before = timers();
+    const run = host.runCapability('probe.quick', { n: 1 }, { timeoutMs: 60_000 });
+    await Promise.resolve();
+    expect(timers()).toBe(before);
+    await expect(run).resolves.toBe(2);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(timers()).toBe(before);
+  });
+
+  it('keeps the deadline counted from the start of the run when its timer is armed late', async () => {
+    const { host } = await boot();
+    const started = performance.now();
+    // 60 ms busy before the turn ends, then 60 ms asleep: the 100 ms limit runs out while asleep.
+    // Counted from when the timer is armed, it would run out at 160 ms, after the run finished.
+    await expect(
+      host.runCapability('probe.busy', { busyMs: 60, ms: 60 }, { timeoutMs: 100 }),
+    ).rejects.toBeInstanceOf(CapabilityTimeoutError);
+    expect(performance.now() - started).toBeLessThan(160);
+    // Past the deadline by the end of the turn: it fails then, without waiting for the capability.
+    const late = performance.now();
+    await expect(
+      host.runCapability('probe.busy', { busyMs: 30, ms: 200 }, { timeoutMs: 10 }),
+    ).rejects.toBeInstanceOf(CapabilityTimeoutError);
+    expect(performance.now() - late).toBeLessThan(150);
   });
 
   it("shows a nested run its parent's signal", async () => {
