@@ -134,15 +134,6 @@ export function header(headers: Headers, name: string): string {
   return Array.isArray(value) ? value.join(', ') : (value ?? '');
 }
 
-/** Whether the request carries a body (a positive Content-Length or chunked). */
-export function hasBody(request: HttpRequest): boolean {
-  const length = request.headers['content-length'];
-  return (
-    (length !== undefined && Number(length) > 0) ||
-    request.headers['transfer-encoding'] !== undefined
-  );
-}
-
 /**
  * The REST API's transport rules, checked after access and before any pipe: a body over
  * `maxBodyBytes` is 413; a request that carries a body, or declares a type, must say it is JSON
@@ -164,8 +155,8 @@ export function acceptJsonTransport(
   // client sends a form type, so refusing it closes a cross-site request path.
   const declared = header(headers, 'content-type');
   const typed = declared !== '' && request.method !== 'GET' && request.method !== 'HEAD';
-  const carries = hasBody(request);
-  if ((carries || typed) && !JSON_TYPE.test(declared)) {
+  const carries = length > 0 || headers['transfer-encoding'] !== undefined;
+  if ((carries || typed) && declared !== 'application/json' && !JSON_TYPE.test(declared)) {
     throw transportRefusal(TRANSPORT_MESSAGES.notJsonType);
   }
   const unread = carries && request.body === undefined ? unreadStream(request) : null;

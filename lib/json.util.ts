@@ -23,6 +23,31 @@ export function jsonViolationDetails(
   root = '$',
   maxKeys = Number.POSITIVE_INFINITY,
 ): PluginValidationDetail[] {
+  // Nearly every value is clean: a walk that builds no paths says so first (every REST body).
+  if (isCleanJson(value, maxDepth, maxKeys)) return [];
+  return describeJsonViolations(value, maxDepth, root, maxKeys);
+}
+
+/**
+ * Whether {@link jsonViolationDetails} finds nothing wrong with `value`, without building the paths
+ * it reports. May say false for a value the full walk accepts (an array with holes), never the
+ * reverse.
+ */
+export function isCleanJson(
+  value: unknown,
+  maxDepth: number,
+  maxKeys = Number.POSITIVE_INFINITY,
+): boolean {
+  return keysLeftIfClean(value, maxDepth, 0, maxKeys) >= 0;
+}
+
+/** The full walk behind {@link jsonViolationDetails}, with every problem's path. */
+export function describeJsonViolations(
+  value: unknown,
+  maxDepth: number,
+  root = '$',
+  maxKeys = Number.POSITIVE_INFINITY,
+): PluginValidationDetail[] {
   const problems: PluginValidationDetail[] = [];
   let keys = 0;
   const visit = (node: unknown, path: string, depth: number): void => {
@@ -59,6 +84,27 @@ export function jsonViolationDetails(
   };
   visit(value, root, 0);
   return problems;
+}
+
+/** How many of `keys` are left after `node`'s when it is clean (see {@link isCleanJson}), else -1. */
+function keysLeftIfClean(node: unknown, maxDepth: number, depth: number, keys: number): number {
+  if (node === null || typeof node === 'string' || typeof node === 'boolean') return keys;
+  if (typeof node === 'number') return Number.isFinite(node) ? keys : -1;
+  if (depth >= maxDepth) return -1;
+  if (Array.isArray(node)) {
+    for (let i = 0; i < node.length && keys >= 0; i++) {
+      keys = keysLeftIfClean(node[i], maxDepth, depth + 1, keys);
+    }
+    return keys;
+  }
+  if (!isPlainObject(node)) return -1;
+  const names = Object.keys(node);
+  keys -= names.length;
+  for (let i = 0; i < names.length && keys >= 0; i++) {
+    if (FORBIDDEN_KEYS.has(names[i])) return -1;
+    keys = keysLeftIfClean(node[names[i]], maxDepth, depth + 1, keys);
+  }
+  return keys;
 }
 
 /**

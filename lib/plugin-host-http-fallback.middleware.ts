@@ -181,6 +181,15 @@ export class PluginHostHttpFallback implements OnModuleInit {
       if (!isUnder(request.raw.url, base)) return done(null, payload);
       setParsing(request, PARSING);
       const headers = request.headers;
+      // The usual request, a plain JSON body for the wrapped parser, without parsing any header.
+      if (
+        wrapped &&
+        headers['content-type'] === 'application/json' &&
+        Number(headers['content-length']) > 0 &&
+        isPlainJson(headers, '')
+      ) {
+        return done(null, payload);
+      }
       const contentType = header(headers, 'content-type');
       const type = contentType.split(';')[0].trim().toLowerCase();
       const empty =

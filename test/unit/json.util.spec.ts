@@ -1,8 +1,11 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { mergePatch } from '../../lib/index.js';
 import {
   assertJsonObject,
   deepFreeze,
+  describeJsonViolations,
+  isCleanJson,
   jsonViolationDetails,
   readPath,
 } from '../../lib/json.util.js';
@@ -99,5 +102,44 @@ describe('JSON checks', () => {
     expect(readPath(config, 'smtp.missing')).toBeUndefined();
     expect(readPath(config, 'smtp.constructor')).toBeUndefined();
     expect(readPath(config, 'list.length')).toBeUndefined();
+  });
+});
+
+describe('isCleanJson, the quick check before the full walk', () => {
+  /** Values with every kind of problem the full walk reports, and clean ones. */
+  const risky = fc.letrec((tie) => ({
+    value: fc.oneof(
+      { depthSize: 'small' },
+      fc.constantFrom(null, true, 'text', 1.5, Number.NaN, Number.POSITIVE_INFINITY, undefined),
+      fc.date(),
+      fc.array(tie('value'), { maxLength: 4 }),
+      fc.dictionary(
+        fc.oneof(fc.string({ maxLength: 3 }), fc.constantFrom('__proto__', 'constructor')),
+        tie('value'),
+        { maxKeys: 4 },
+      ),
+    ),
+  })).value;
+
+  it('agrees with the full walk on every value, depth and key limit', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(risky, fc.jsonValue()),
+        fc.integer({ min: 0, max: 6 }),
+        fc.integer({ min: 0, max: 12 }),
+        (value, maxDepth, maxKeys) => {
+          const clean = describeJsonViolations(value, maxDepth, '$', maxKeys).length === 0;
+          expect(isCleanJson(value, maxDepth, maxKeys)).toBe(clean);
+          expect(jsonViolationDetails(value, maxDepth, '$', maxKeys).length === 0).toBe(clean);
+        },
+      ),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('sees a __proto__ key that JSON.parse made an own property', () => {
+    const parsed: unknown = JSON.parse('{"a":[{"b":{"__proto__":{"x":1}}}]}');
+    expect(isCleanJson(parsed, 10)).toBe(false);
+    expect(isCleanJson(JSON.parse('{"a":[{"b":{"x":1}}]}'), 10)).toBe(true);
   });
 });
