@@ -109,10 +109,9 @@ export class PluginHostAccessGuard implements CanActivate, OnModuleInit {
   /** The transport rules, on the JSON API's routes only. */
   private transport(context: ExecutionContext, route: GuardedRoute): true | Promise<true> {
     if (!route.jsonApi) return true;
-    return acceptJsonTransport(
-      context.switchToHttp().getRequest<HttpRequest>(),
-      this.options.maxBodyBytes,
-    );
+    // The request is the HTTP context's first argument; `switchToHttp()` builds three closures on
+    // every call to hand it over.
+    return acceptJsonTransport(context.getArgByIndex<HttpRequest>(0), this.options.maxBodyBytes);
   }
 
   /**
