@@ -47,6 +47,7 @@ interface FastifyLike {
     name: 'preValidation',
     hook: (request: FastifyRequestLike, reply: unknown, done: Done) => void,
   ): unknown;
+  addHook(name: 'onReady', hook: (done: (error?: Error) => void) => void): unknown;
   decorateRequest(name: symbol, value: null): unknown;
 }
 
@@ -113,10 +114,11 @@ const UTF8 = new TextDecoder('utf-8');
  *
  * - Express: an error middleware and a 404 middleware, added after the routes and before Nest's own.
  * - Fastify: the error and not-found handlers Nest installs are wrapped, and a `preParsing` hook makes
- *   Fastify read bodies as Express does: JSON decoded as Express decodes it (encodings, charsets) and
- *   checked as Express parses it, and every other body (empty JSON, `+json`, text, unknown types)
- *   left to the guard's transport rules instead of Fastify's parsers. A JSON body Fastify alone
- *   refuses (`__proto__`, which Express parses and the body pipe refuses) gets Express's answer.
+ *   Fastify read bodies as Express does: JSON decoded as Express decodes it (encodings, charsets),
+ *   and every other body (empty JSON, `+json`, text, unknown types) left to the guard's transport
+ *   rules instead of Fastify's parsers. The app's JSON parser, wrapped once the app is ready (see
+ *   `wrapJsonParser`), checks JSON as Express parses it: a JSON body Fastify alone refuses
+ *   (`__proto__`, which Express parses and the body pipe refuses) gets Express's answer.
  */
 @Injectable()
 export class PluginHostHttpFallback implements OnModuleInit {
@@ -166,7 +168,13 @@ export class PluginHostHttpFallback implements OnModuleInit {
       request.headers = parsing.hidden.headers as Headers;
       setParsing(request, PARSING);
     };
-    const wrapped = this.wrapJsonParser(fastify, side, parsingOf);
+    // Wrapped once the app is ready: parsers can no longer change then, and one registered after
+    // this module's init (Fastify's own can be replaced until then) is the one wrapped.
+    let wrapped = false;
+    fastify.addHook('onReady', (done) => {
+      wrapped = this.wrapJsonParser(fastify, side, parsingOf);
+      done();
+    });
 
     // Without a wrapped parser, the raw bytes of a plain JSON body are kept on the side for
     // `parseErrorBody`; a 'data' listener per request costs the run route about 5% on Fastify.
@@ -231,8 +239,9 @@ export class PluginHostHttpFallback implements OnModuleInit {
     fastify.addHook('preValidation', (request, _reply, done) => {
       const parsing = parsingOf(request);
       if (parsing === null) return done();
-      if (parsing.chunks !== undefined && !isObject(request.body)) {
+      if (request.body !== undefined && !isObject(request.body)) {
         // Fastify parses any JSON value; Express's strict parser takes objects and arrays only.
+        // (The wrapped parser refuses these itself; this covers a body it did not parse.)
         return done(raise(side, new PluginValidationError(TRANSPORT_MESSAGES.notObject)));
       }
       restore(request);
@@ -322,9 +331,10 @@ export class PluginHostHttpFallback implements OnModuleInit {
    * the parser's other errors, pass through untouched.
    *
    * Fastify has no public getter for a parser, so its record is read from Fastify's internals and
-   * its `fn` replaced in place (which also reaches the copies encapsulated contexts hold). Returns
-   * false when that record is not there, or belongs to a parser that reads the stream itself:
-   * `preParsing` then keeps each body's bytes aside instead, which costs a listener per request.
+   * its `fn` replaced in place (which also reaches the copies that encapsulated contexts made of the
+   * root's parsers; a context that set its own JSON parser keeps it unwrapped). Returns false when
+   * that record is not there, or belongs to a parser that reads the stream itself: `preParsing` then
+   * keeps each body's bytes aside instead, which costs a listener per request.
    */
   private wrapJsonParser(
     fastify: FastifyLike,
@@ -351,7 +361,9 @@ export class PluginHostHttpFallback implements OnModuleInit {
         }
         let expressParsed: unknown;
         try {
-          expressParsed = parseJsonBody(typeof body === 'string' ? body : UTF8.decode(body));
+          // Express's parser drops a byte order mark (the decoder does so for bytes).
+          const text = typeof body === 'string' ? body.replace(/^\uFEFF/, '') : UTF8.decode(body);
+          expressParsed = parseJsonBody(text);
         } catch (refusal) {
           return done(raise(side, refusal as Error));
         }

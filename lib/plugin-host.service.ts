@@ -1263,6 +1263,7 @@ class RunGuard {
     else this.#timer = setTimeout(() => this.abort(this.expired!()), left);
   }
 
+  /** Clears the timer, if {@link arm} started one. */
   disarm(): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
   }
@@ -1302,9 +1303,16 @@ function armLater(guard: RunGuard): void {
   setImmediate(armUnsettled);
 }
 
+/** Arms the time limit of every run queued by {@link armLater} that is still going. */
 function armUnsettled(): void {
   armScheduled = false;
-  for (const guard of unarmed.splice(0)) guard.arm();
+  for (const guard of unarmed.splice(0)) {
+    try {
+      guard.arm();
+    } catch {
+      // A failure's listener threw while one run timed out: the other runs still get their limit.
+    }
+  }
 }
 
 /** The context handed to a capability; `run` chains to other capabilities. */

@@ -16,7 +16,7 @@ const GZIP = { 'Content-Encoding': 'gzip' };
  * wrap it (see `wrapJsonParser`) and keeps each body's bytes aside instead.
  */
 function streamJsonParser(app: INestApplication): void {
-  const fastify = app.getHttpAdapter().getInstance<FastifyInstance>();
+  const fastify = app.getHttpAdapter().getInstance() as FastifyInstance;
   const parse = fastify.getDefaultJsonParser('error', 'error');
   fastify.removeContentTypeParser('application/json');
   const limit = fastify.initialConfig.bodyLimit ?? 1024 * 1024;
@@ -38,11 +38,24 @@ function streamJsonParser(app: INestApplication): void {
   });
 }
 
+/** A JSON parser given the body as text, set after the module's init, as a late plugin may. */
+function lateTextJsonParser(app: INestApplication): void {
+  const fastify = app.getHttpAdapter().getInstance() as FastifyInstance;
+  const parse = fastify.getDefaultJsonParser('error', 'error');
+  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, parse);
+}
+
 /** Each Fastify setup is compared with Express, the reference. */
 const SETUPS: Record<string, TestAppOptions> = {
   express: { adapter: 'express' },
   fastify: { adapter: 'fastify' },
   'fastify with rawBody': { adapter: 'fastify', app: { rawBody: true } },
+  "fastify with Fastify's own JSON parser": { adapter: 'fastify', app: { bodyParser: false } },
+  'fastify with a JSON parser set after init': {
+    adapter: 'fastify',
+    app: { bodyParser: false },
+    afterInit: lateTextJsonParser,
+  },
   'fastify with a stream JSON parser': {
     adapter: 'fastify',
     app: { bodyParser: false },
@@ -140,6 +153,7 @@ const CASES: Array<[string, Send]> = [
   ],
   ['a whitespace-only JSON body', json(toggle, '  \n ')],
   ['a JSON body with a byte order mark', json(configure, '\uFEFF{"bom":1}')],
+  ['__proto__ after a byte order mark', json(configure, '\uFEFF{"__proto__":{}}')],
   ['gzip JSON', bytes(configure, gzipSync('{"gz":1}'), { ...JSON_TYPE, ...GZIP })],
   [
     'deflate JSON',
@@ -287,13 +301,13 @@ describe('Fastify reads a plain JSON body under the API path once', () => {
       ...setup,
       beforeInit: (created) => {
         setup.beforeInit?.(created);
-        created
-          .getHttpAdapter()
-          .getInstance<FastifyInstance>()
-          .addHook('preValidation', (request, _reply, done) => {
+        (created.getHttpAdapter().getInstance() as FastifyInstance).addHook(
+          'preValidation',
+          (request, _reply, done) => {
             seenCounts.push(request.raw.listenerCount('data'));
             done();
-          });
+          },
+        );
       },
     });
     try {
@@ -306,8 +320,38 @@ describe('Fastify reads a plain JSON body under the API path once', () => {
   }
 
   it('through the wrapped JSON parser, with no copy of the bytes kept aside', async () => {
-    expect(await listenersLeft(SETUPS.fastify)).toEqual([0]);
-    expect(await listenersLeft(SETUPS['fastify with rawBody'])).toEqual([0]);
+    for (const setup of [
+      'fastify',
+      'fastify with rawBody',
+      "fastify with Fastify's own JSON parser",
+      'fastify with a JSON parser set after init',
+    ]) {
+      expect(await listenersLeft(SETUPS[setup]), setup).toEqual([0]);
+    }
+  });
+
+  it('leaves rawBody to the app: a hook under the API path still sees the exact bytes', async () => {
+    const seenBodies: Array<string | undefined> = [];
+    const app = await createTestApp({
+      adapter: 'fastify',
+      app: { rawBody: true },
+      beforeInit: (created) => {
+        (created.getHttpAdapter().getInstance() as FastifyInstance).addHook(
+          'preHandler',
+          (request, _reply, done) => {
+            seenBodies.push((request as { rawBody?: Buffer }).rawBody?.toString('utf8'));
+            done();
+          },
+        );
+      },
+    });
+    try {
+      const body = '{"text":"signed"}';
+      expect((await json(run, body)(request(app.getHttpServer()))).status).toBe(200);
+      expect(seenBodies).toEqual([body]);
+    } finally {
+      await app.close();
+    }
   });
 
   it('keeps the bytes aside when the JSON parser reads the stream itself', async () => {

@@ -32,10 +32,12 @@ export interface TestAppOptions {
   app?: Omit<NestApplicationOptions, 'logger'>;
   /** Runs on the created app before `init()` (to set up the platform as a user's `main.ts` would). */
   beforeInit?: (app: INestApplication) => void;
+  /** Runs after `init()`, before a Fastify app is made ready. */
+  afterInit?: (app: INestApplication) => void;
 }
 
 /** How {@link initTestApp} creates the app. */
-export type InitOptions = Pick<TestAppOptions, 'app' | 'beforeInit'>;
+export type InitOptions = Pick<TestAppOptions, 'app' | 'beforeInit' | 'afterInit'>;
 
 export const DEFAULT_PROVIDERS: Provider[] = [NewsletterPlugin, MailPlugin, BillingService];
 
@@ -61,12 +63,13 @@ export const FASTIFY_OPTIONS = { bodyLimit: 100 * 1024, routerOptions: { maxPara
 export async function initTestApp(
   moduleRef: TestingModule,
   adapter: HttpAdapterName = HTTP_ADAPTER,
-  { app: appOptions, beforeInit }: InitOptions = {},
+  { app: appOptions, beforeInit, afterInit }: InitOptions = {},
 ): Promise<INestApplication> {
   if (adapter === 'express') {
     const app = moduleRef.createNestApplication({ ...appOptions, logger: false });
     beforeInit?.(app);
     await app.init();
+    afterInit?.(app);
     return app;
   }
   const app = moduleRef.createNestApplication<NestFastifyApplication>(
@@ -75,6 +78,7 @@ export async function initTestApp(
   );
   beforeInit?.(app);
   await app.init();
+  afterInit?.(app);
   await app.getHttpAdapter().getInstance().ready();
   return app;
 }
