@@ -23,8 +23,8 @@ import { progress, runBench, type Distribution, type Table, type Target } from '
 import { fmt, median, ms, ratio, rotate } from './lib/stats.js';
 
 const CONNECTIONS = 10;
-const ROUND_SECONDS = 1.2;
-const ROUNDS = 8;
+const ROUND_SECONDS = 1;
+const ROUNDS = 16;
 const WARMUP_SECONDS = 1;
 const TARGET = 0.9;
 const BODY = JSON.stringify({ n: 41 });
