@@ -6,6 +6,7 @@ import {
   Body,
   Controller,
   HttpCode,
+  Inject,
   Injectable,
   Module,
   Post,
@@ -18,6 +19,7 @@ import { IsInt, IsOptional } from 'class-validator';
 import { EventEmitterModule } from '@nestjs/event-emitter';
 import { Capability, PluginHostModule } from 'nest-plugin-host';
 import { expectJson, listen, type Platform } from './lib/apps.js';
+import { calcApp, type Adder } from './lib/calc-app.js';
 import { LoadGenerator, loopback, type LoadResult } from './lib/http-load.js';
 import { progress, runBench, type Distribution, type Table, type Target } from './lib/report.js';
 import { fmt, median, ms, ratio, rotate } from './lib/stats.js';
@@ -33,29 +35,7 @@ const PLATFORMS = (process.env.BENCH_HTTP_PLATFORMS ?? 'express,fastify')
   .split(',')
   .filter((name): name is Platform => name === 'express' || name === 'fastify');
 
-/** The work both routes do. */
-async function add(input: { n?: number }): Promise<{ sum: number }> {
-  return { sum: (input.n ?? 0) + 1 };
-}
-
-@Injectable()
-class Calculator {
-  @Capability('calc.add')
-  add(input: { n?: number }) {
-    return add(input);
-  }
-}
-
-@Controller('bare')
-class BareController {
-  constructor(private readonly calculator: Calculator) {}
-
-  @Post('add')
-  @HttpCode(200)
-  async add(@Body() body: { n?: number }) {
-    return { output: await this.calculator.add(body) };
-  }
-}
+const { Calculator, BareController } = calcApp(Capability);
 
 /** What a hand-written route that checks access and validates its body typically carries. */
 @Injectable()
@@ -74,7 +54,7 @@ class AddDto {
 
 @Controller('checked')
 class CheckedController {
-  constructor(private readonly calculator: Calculator) {}
+  constructor(@Inject(Calculator) private readonly calculator: Adder) {}
 
   @Post('add')
   @HttpCode(200)
