@@ -12,13 +12,13 @@ import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { calcLoad } from './lib/calc-app.js';
 import { LoadGenerator } from './lib/http-load.js';
 import { fmt, median, ratio, rotate } from './lib/stats.js';
 
 const ROUNDS = Number(process.env.BENCH_COMPARE_ROUNDS ?? 16);
 const ROUND_SECONDS = 0.6;
 const CONNECTIONS = 10;
-const BODY = JSON.stringify({ n: 41 });
 const ROUTES = {
   'bare route': '/bare/add',
   'run route': '/api/plugin-host/capabilities/calc.add/run',
@@ -101,14 +101,7 @@ async function main(): Promise<void> {
         perSecond: [] as number[],
       })),
     );
-    const job = (url: string, seconds: number) => ({
-      url,
-      method: 'POST' as const,
-      body: BODY,
-      headers: { 'content-type': 'application/json' },
-      connections: CONNECTIONS,
-      seconds,
-    });
+    const job = (url: string, seconds: number) => calcLoad(url, seconds, CONNECTIONS);
     for (const cell of cells) await load.run(job(`${cell.server.url}${ROUTES[cell.route]}`, 1));
     for (let round = 0; round < ROUNDS; round++) {
       for (const cell of rotate(cells, round)) {

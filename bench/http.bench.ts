@@ -19,8 +19,8 @@ import { IsInt, IsOptional } from 'class-validator';
 import { EventEmitterModule } from '@nestjs/event-emitter';
 import { Capability, PluginHostModule } from 'nest-plugin-host';
 import { expectJson, listen, type Platform } from './lib/apps.js';
-import { calcApp, type Adder } from './lib/calc-app.js';
-import { LoadGenerator, loopback, type LoadResult } from './lib/http-load.js';
+import { CALC_BODY as BODY, calcApp, calcLoad, type Adder } from './lib/calc-app.js';
+import { LoadGenerator, type LoadResult } from './lib/http-load.js';
 import { progress, runBench, type Distribution, type Table, type Target } from './lib/report.js';
 import { fmt, median, ms, ratio, rotate } from './lib/stats.js';
 
@@ -29,7 +29,6 @@ const ROUND_SECONDS = 1;
 const ROUNDS = 16;
 const WARMUP_SECONDS = 1;
 const TARGET = 0.9;
-const BODY = JSON.stringify({ n: 41 });
 /** `BENCH_HTTP_PLATFORMS=fastify` measures one platform only (when profiling a fix). */
 const PLATFORMS = (process.env.BENCH_HTTP_PLATFORMS ?? 'express,fastify')
   .split(',')
@@ -105,14 +104,7 @@ async function measure(load: LoadGenerator, platform: Platform): Promise<Platfor
     return { platform, error: (error as Error).message };
   }
   const { app, url } = started;
-  const job = (path: string, seconds: number) => ({
-    url: loopback(`${url}${path}`),
-    method: 'POST' as const,
-    body: BODY,
-    headers: { 'content-type': 'application/json' },
-    connections: CONNECTIONS,
-    seconds,
-  });
+  const job = (path: string, seconds: number) => calcLoad(`${url}${path}`, seconds, CONNECTIONS);
   try {
     for (const path of Object.values(ROUTES)) await load.run(job(path, WARMUP_SECONDS));
     const runs = new Map<RouteName, LoadResult[]>([

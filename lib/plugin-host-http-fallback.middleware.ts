@@ -189,7 +189,8 @@ export class PluginHostHttpFallback implements OnModuleInit {
       if (!isUnder(request.raw.url, base)) return done(null, payload);
       setParsing(request, PARSING);
       const headers = request.headers;
-      // The usual request, a plain JSON body for the wrapped parser, without parsing any header.
+      // The usual request, a plain JSON body for the wrapped parser, without parsing any header
+      // (the general path below reaches the same answer; bench:compare measured this one cheaper).
       if (
         wrapped &&
         headers['content-type'] === 'application/json' &&
@@ -219,8 +220,7 @@ export class PluginHostHttpFallback implements OnModuleInit {
           };
           return done(null, decodeJson(request.raw, payload, side, decoding));
         } catch (refusal) {
-          side.raised.add(refusal as Error);
-          return done(refusal as Error);
+          return done(raise(side, refusal as Error));
         }
       }
       // Express's parser reads JSON and forms only, and an empty JSON body as `{}`; Fastify refuses
@@ -456,8 +456,7 @@ function decodeJson(
         side.parsed.set(raw, parseJsonBody(text));
         callback(null, piece);
       } catch (refusal) {
-        side.raised.add(refusal as Error);
-        callback(refusal as Error);
+        callback(raise(side, refusal as Error));
       }
     },
   }) as Transform & { receivedEncodedLength: number };
@@ -468,9 +467,7 @@ function decodeJson(
   if (decompressor) {
     // Express answers a body that does not decompress with zlib's message (a 400).
     decompressor.on('error', (error) => {
-      const refusal = new PluginValidationError(error.message);
-      side.raised.add(refusal);
-      decoded.destroy(refusal);
+      decoded.destroy(raise(side, new PluginValidationError(error.message)));
     });
     pipeline(payload, decompressor, decoded, () => {});
   } else {

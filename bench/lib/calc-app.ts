@@ -1,5 +1,21 @@
 import { Body, Controller, HttpCode, Injectable, Post, type Type } from '@nestjs/common';
 import type { Capability as CapabilityDecorator } from 'nest-plugin-host';
+import { loopback, type LoadJob } from './http-load.js';
+
+/** The body every HTTP benchmark request sends. */
+export const CALC_BODY = JSON.stringify({ n: 41 });
+
+/** An autocannon run of POSTs of {@link CALC_BODY} to a loopback `url`. */
+export function calcLoad(url: string, seconds: number, connections: number): LoadJob {
+  return {
+    url: loopback(url),
+    method: 'POST',
+    body: CALC_BODY,
+    headers: { 'content-type': 'application/json' },
+    connections,
+    seconds,
+  };
+}
 
 /** What the HTTP benchmarks' routes run: the `calc.add` capability and what it calls. */
 export interface Adder {

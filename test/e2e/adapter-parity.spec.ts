@@ -11,12 +11,14 @@ const API = '/api/plugin-host';
 const JSON_TYPE = { 'Content-Type': 'application/json' };
 const GZIP = { 'Content-Encoding': 'gzip' };
 
+const fastifyOf = (app: INestApplication) => app.getHttpAdapter().getInstance() as FastifyInstance;
+
 /**
  * A JSON parser that reads the request stream itself, as a user may register one: the module cannot
  * wrap it (see `wrapJsonParser`) and keeps each body's bytes aside instead.
  */
 function streamJsonParser(app: INestApplication): void {
-  const fastify = app.getHttpAdapter().getInstance() as FastifyInstance;
+  const fastify = fastifyOf(app);
   const parse = fastify.getDefaultJsonParser('error', 'error');
   fastify.removeContentTypeParser('application/json');
   const limit = fastify.initialConfig.bodyLimit ?? 1024 * 1024;
@@ -40,7 +42,7 @@ function streamJsonParser(app: INestApplication): void {
 
 /** A JSON parser given the body as text, set after the module's init, as a late plugin may. */
 function lateTextJsonParser(app: INestApplication): void {
-  const fastify = app.getHttpAdapter().getInstance() as FastifyInstance;
+  const fastify = fastifyOf(app);
   const parse = fastify.getDefaultJsonParser('error', 'error');
   fastify.addContentTypeParser('application/json', { parseAs: 'string' }, parse);
 }
@@ -294,28 +296,35 @@ describe.each(FASTIFY_SETUPS)('Express and %s answer alike', (setup) => {
 });
 
 describe('Fastify reads a plain JSON body under the API path once', () => {
-  /** The 'data' listeners left on the request stream once the body is parsed, per setup. */
-  async function listenersLeft(setup: TestAppOptions): Promise<number[]> {
-    const seenCounts: number[] = [];
+  /** Boots `setup` plus what `hook` adds to Fastify, sends one run with `body`, and closes. */
+  async function runOnce(
+    setup: TestAppOptions,
+    hook: (fastify: FastifyInstance) => void,
+    body = '{"text":"hi"}',
+  ): Promise<void> {
     const app = await createTestApp({
       ...setup,
       beforeInit: (created) => {
         setup.beforeInit?.(created);
-        (created.getHttpAdapter().getInstance() as FastifyInstance).addHook(
-          'preValidation',
-          (request, _reply, done) => {
-            seenCounts.push(request.raw.listenerCount('data'));
-            done();
-          },
-        );
+        hook(fastifyOf(created));
       },
     });
     try {
-      const answer = await json(run, '{"text":"hi"}')(request(app.getHttpServer()));
-      expect(answer.status).toBe(200);
+      expect((await json(run, body)(request(app.getHttpServer()))).status).toBe(200);
     } finally {
       await app.close();
     }
+  }
+
+  /** The 'data' listeners left on the request stream once the body is parsed, per setup. */
+  async function listenersLeft(setup: TestAppOptions): Promise<number[]> {
+    const seenCounts: number[] = [];
+    await runOnce(setup, (fastify) =>
+      fastify.addHook('preValidation', (request, _reply, done) => {
+        seenCounts.push(request.raw.listenerCount('data'));
+        done();
+      }),
+    );
     return seenCounts;
   }
 
@@ -332,26 +341,17 @@ describe('Fastify reads a plain JSON body under the API path once', () => {
 
   it('leaves rawBody to the app: a hook under the API path still sees the exact bytes', async () => {
     const seenBodies: Array<string | undefined> = [];
-    const app = await createTestApp({
-      adapter: 'fastify',
-      app: { rawBody: true },
-      beforeInit: (created) => {
-        (created.getHttpAdapter().getInstance() as FastifyInstance).addHook(
-          'preHandler',
-          (request, _reply, done) => {
-            seenBodies.push((request as { rawBody?: Buffer }).rawBody?.toString('utf8'));
-            done();
-          },
-        );
-      },
-    });
-    try {
-      const body = '{"text":"signed"}';
-      expect((await json(run, body)(request(app.getHttpServer()))).status).toBe(200);
-      expect(seenBodies).toEqual([body]);
-    } finally {
-      await app.close();
-    }
+    const body = '{"text":"signed"}';
+    await runOnce(
+      SETUPS['fastify with rawBody'],
+      (fastify) =>
+        fastify.addHook('preHandler', (request, _reply, done) => {
+          seenBodies.push((request as { rawBody?: Buffer }).rawBody?.toString('utf8'));
+          done();
+        }),
+      body,
+    );
+    expect(seenBodies).toEqual([body]);
   });
 
   it('keeps the bytes aside when the JSON parser reads the stream itself', async () => {

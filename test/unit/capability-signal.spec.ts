@@ -11,6 +11,8 @@ import {
 } from '../../lib/index.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Pending timers of this process. */
+const timers = () => process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
 
 /** Capabilities that look at `ctx.signal` at different moments of a guarded run. */
 @Injectable()
@@ -132,8 +134,6 @@ describe('guarded runs (a time limit or a caller signal)', () => {
 
   it('resolves with the value and leaves no timer behind', async () => {
     const { host } = await boot();
-    const timers = () =>
-      process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
     const before = timers();
     await expect(host.runCapability('probe.quick', { n: 41 }, { timeoutMs: 60_000 })).resolves.toBe(
       42,
@@ -144,8 +144,6 @@ describe('guarded runs (a time limit or a caller signal)', () => {
 
   it('creates no timer for a run that settles before the turn of the event loop ends', async () => {
     const { host } = await boot();
-    const timers = () =>
-      process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
     const before = timers();
     const run = host.runCapability('probe.quick', { n: 1 }, { timeoutMs: 60_000 });
     await Promise.resolve();
@@ -172,8 +170,6 @@ describe('guarded runs (a time limit or a caller signal)', () => {
 
   it('clears the timer of a run that outlived its turn once it settles', async () => {
     const { host } = await boot();
-    const timers = () =>
-      process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
     const before = timers();
     const run = host.runCapability('probe.busy', { busyMs: 0, ms: 30 }, { timeoutMs: 60_000 });
     await new Promise((resolve) => setImmediate(resolve));
