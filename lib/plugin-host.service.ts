@@ -1288,6 +1288,9 @@ class RunGuard {
 /** Guarded runs whose timer {@link armUnsettled} arms if they are still going. */
 const unarmed: RunGuard[] = [];
 let armScheduled = false;
+/** The queue length at which {@link armLater} drops the runs that settled meanwhile. */
+const COMPACT_FLOOR = 1024;
+let compactAt = COMPACT_FLOOR;
 
 /**
  * Arms `guard`'s time limit at the end of this turn of the event loop (one `setImmediate` shared by
@@ -1298,14 +1301,28 @@ let armScheduled = false;
  */
 function armLater(guard: RunGuard): void {
   unarmed.push(guard);
+  // A loop that awaits guarded runs one after another never yields to `setImmediate`: without
+  // this, every run of the loop (with its input and context) would stay queued until it ends.
+  if (unarmed.length >= compactAt) {
+    let kept = 0;
+    for (const queued of unarmed) if (!queued.settled) unarmed[kept++] = queued;
+    unarmed.length = kept;
+    compactAt = Math.max(COMPACT_FLOOR, kept * 2);
+  }
   if (armScheduled) return;
   armScheduled = true;
   setImmediate(armUnsettled);
 }
 
+/** How many guarded runs wait for {@link armUnsettled} (for tests). @internal */
+export function queuedTimeLimits(): number {
+  return unarmed.length;
+}
+
 /** Arms the time limit of every run queued by {@link armLater} that is still going. */
 function armUnsettled(): void {
   armScheduled = false;
+  compactAt = COMPACT_FLOOR;
   for (const guard of unarmed.splice(0)) {
     try {
       guard.arm();

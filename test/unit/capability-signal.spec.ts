@@ -9,6 +9,7 @@ import {
   PluginHostService,
   type CapabilityContext,
 } from '../../lib/index.js';
+import { queuedTimeLimits } from '../../lib/plugin-host.service.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** Pending timers of this process. */
@@ -177,6 +178,23 @@ describe('guarded runs (a time limit or a caller signal)', () => {
     expect(timers()).toBe(before + 2);
     await expect(run).resolves.toBe('done');
     expect(timers()).toBe(before);
+  });
+
+  it('keeps only the runs still going queued while a loop awaits guarded runs without yielding', async () => {
+    const { host } = await boot();
+    const slow = host.runCapability('probe.busy', { busyMs: 0, ms: 2_000 }, { timeoutMs: 50 });
+    // Each run settles within microtasks, so the turn (and its `setImmediate`) never ends meanwhile.
+    let longest = 0;
+    for (let n = 0; n < 5_000; n++) {
+      await host.runCapability('probe.quick', { n }, { timeoutMs: 60_000 });
+      longest = Math.max(longest, queuedTimeLimits());
+    }
+    expect(longest).toBeLessThanOrEqual(1_024);
+    // The run still going was kept: its time limit is armed once the turn ends, and applies.
+    const started = performance.now();
+    await expect(slow).rejects.toBeInstanceOf(CapabilityTimeoutError);
+    expect(performance.now() - started).toBeLessThan(1_000);
+    expect(queuedTimeLimits()).toBe(0);
   });
 
   it("shows a nested run its parent's signal", async () => {
