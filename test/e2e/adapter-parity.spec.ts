@@ -102,6 +102,14 @@ const CASES: Array<[string, Send]> = [
   ],
   ['__proto__ on an unknown route', json((h) => h.post(`${API}/nothing`), '{"__proto__":{}}')],
   ['malformed JSON on an unknown route', json((h) => h.post(`${API}/nothing`), '{"a":')],
+  ['a JSON string on an unknown route', json((h) => h.post(`${API}/nothing`), '"x"')],
+  ['text/plain on an unknown route', json((h) => h.post(`${API}/nothing`), 'hi', 'text/plain')],
+  [
+    'a JSON number to a route that reads no body',
+    json((h) => h.delete(`${API}/plugins/no-such-plugin`), '7'),
+  ],
+  ['a body without a Content-Type', bytes(toggle, Buffer.from('{"enabled":false}'), {})],
+  ['a GET with a text/plain body', json((h) => h.get(`${API}/plugins`), 'hi', 'text/plain')],
   ['an empty JSON body', json(toggle, '')],
   [
     'an application/merge-patch+json toggle',
@@ -352,6 +360,29 @@ describe('Fastify reads a plain JSON body under the API path once', () => {
       body,
     );
     expect(seenBodies).toEqual([body]);
+  });
+
+  it("shows the app's hooks a body's own headers when the module leaves the body unread", async () => {
+    const seenTypes: Array<string | undefined> = [];
+    const app = await createTestApp({
+      adapter: 'fastify',
+      beforeInit: (created) =>
+        fastifyOf(created).addHook('preValidation', (request, _reply, done) => {
+          if (request.url.startsWith(API)) seenTypes.push(request.headers['content-type']);
+          done();
+        }),
+    });
+    try {
+      const http = request(app.getHttpServer());
+      const patch = '{"from":"patched@example.com"}';
+      const patched = await json(configure, patch, 'application/merge-patch+json')(http);
+      expect(patched.status).toBe(200);
+      expect(patched.body.config.from).toBe('patched@example.com');
+      expect((await json(toggle, 'hi', 'text/plain')(http)).status).toBe(415);
+      expect(seenTypes).toEqual(['application/merge-patch+json', 'text/plain']);
+    } finally {
+      await app.close();
+    }
   });
 
   it('keeps the bytes aside when the JSON parser reads the stream itself', async () => {
