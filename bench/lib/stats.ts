@@ -61,6 +61,15 @@ export function ratio(value: number): string {
   return Number.isFinite(value) ? `${value.toFixed(2)}x` : 'n/a';
 }
 
+/**
+ * A ratio judged against a target's `goal`: one more decimal when two would show the goal itself
+ * (0.897x, not a missed "0.90x" against ">= 0.9x").
+ */
+export function ratioAgainst(value: number, goal: number): string {
+  const shown = ratio(value);
+  return shown === ratio(goal) && value !== goal ? `${value.toFixed(3)}x` : shown;
+}
+
 /** Milliseconds with a precision that suits their size. */
 export function ms(value: number): string {
   if (!Number.isFinite(value)) return 'n/a';
