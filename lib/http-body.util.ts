@@ -140,8 +140,7 @@ export function header(headers: Headers, name: string): string {
  * (415 otherwise, so a cross-site HTML form cannot reach a mutating route); and a JSON body the
  * platform left unread (`application/merge-patch+json` and the other `+json` types: the platforms'
  * parsers take `application/json` only) is read here into `request.body`, with the same rules and
- * answers as theirs; a parsed body must be an object or array, as Express's strict parser has it.
- * Synchronous unless there is a body to read.
+ * answers as theirs. Synchronous unless there is a body to read.
  */
 export function acceptJsonTransport(
   request: HttpRequest,
@@ -160,13 +159,7 @@ export function acceptJsonTransport(
   if ((carries || typed) && declared !== 'application/json' && !JSON_TYPE.test(declared)) {
     throw transportRefusal(TRANSPORT_MESSAGES.notJsonType);
   }
-  const body = request.body;
-  if (body !== undefined && (typeof body !== 'object' || body === null)) {
-    // A parser that takes any JSON value (Fastify's, when the module could not wrap it): Express's
-    // strict parser takes objects and arrays only.
-    throw new PluginValidationError(TRANSPORT_MESSAGES.notObject);
-  }
-  const unread = carries && body === undefined ? unreadStream(request) : null;
+  const unread = carries && request.body === undefined ? unreadStream(request) : null;
   if (unread === null) return true;
   return readJsonBody(unread, headers, maxBodyBytes).then((body) => {
     request.body = body;

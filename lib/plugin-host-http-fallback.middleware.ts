@@ -2,7 +2,6 @@ import { HttpException, Inject, Injectable, type OnModuleInit } from '@nestjs/co
 import { AbstractHttpAdapter, ApplicationConfig, HttpAdapterHost } from '@nestjs/core';
 import type { IncomingMessage } from 'node:http';
 import { pipeline, Transform, type Readable } from 'node:stream';
-import { randomBytes } from 'node:crypto';
 import { TextDecoder } from 'node:util';
 import { PLUGIN_HOST_EXTRAS } from './plugin-host.constants.js';
 import type { PluginHostModuleExtras } from './interfaces/plugin-host-options.interface.js';
@@ -44,14 +43,13 @@ interface FastifyLike {
     name: 'preParsing',
     hook: (request: FastifyRequestLike, reply: unknown, payload: Readable, done: Done) => void,
   ): unknown;
+  addHook(
+    name: 'preValidation',
+    hook: (request: FastifyRequestLike, reply: unknown, done: Done) => void,
+  ): unknown;
   addHook(name: 'onReady', hook: (done: (error?: Error) => void) => void): unknown;
   decorateRequest(name: symbol, value: null): unknown;
-  addContentTypeParser(
-    type: string,
-    parser: (request: FastifyRequestLike, payload: Readable, done: ParserDone) => void,
-  ): unknown;
 }
-type ParserDone = (error: Error | null, body?: unknown) => void;
 
 /** Fastify's record of a content type parser (internal: Fastify has no public getter for one). */
 interface FastifyParserLike {
@@ -66,8 +64,8 @@ interface FastifyParserLike {
 }
 
 /**
- * Where a request under the module's path is while its body is read (from `preParsing` until a
- * parser of this file's accepts it): `chunks` holds the raw bytes of a body kept aside for Express's
+ * Where a request under the module's path is between Fastify's `preParsing` and `preValidation`
+ * hooks (its body is being read): `chunks` holds the raw bytes of a body kept aside for Express's
  * answer when the JSON parser cannot be wrapped (see `wrapJsonParser`), `hidden` the headers to put
  * back after they were hidden from Fastify's parsers. Kept on a request decoration, not a WeakMap:
  * this runs for every request of the app.
@@ -107,9 +105,6 @@ interface JsonSide {
 /** Decodes as Express's body parser does for UTF-8 (a byte order mark is dropped). */
 const UTF8 = new TextDecoder('utf-8');
 
-/** The methods Fastify never reads a body for. */
-const BODYLESS = new Set(['GET', 'HEAD', 'TRACE']);
-
 /**
  * Gives what happens outside the controller on the module's path the same `{ statusCode, code,
  * message }` shape as every other error, the same on Express and Fastify: body-parser rejections
@@ -120,11 +115,10 @@ const BODYLESS = new Set(['GET', 'HEAD', 'TRACE']);
  * - Express: an error middleware and a 404 middleware, added after the routes and before Nest's own.
  * - Fastify: the error and not-found handlers Nest installs are wrapped, and a `preParsing` hook makes
  *   Fastify read bodies as Express does: JSON decoded as Express decodes it (encodings, charsets),
- *   and every other body (empty JSON, `+json`, text, unknown types) left unread for the guard's
- *   transport rules instead of Fastify's parsers. The app's JSON parser, wrapped once the app is
- *   ready (see `wrapJsonParser`), checks JSON as Express parses it: a JSON body Fastify alone refuses
- *   (`__proto__`, which Express parses and the body pipe refuses) gets Express's answer. No other
- *   hook: each hook of the app's is paid by every request of the app, the run route's included.
+ *   and every other body (empty JSON, `+json`, text, unknown types) left to the guard's transport
+ *   rules instead of Fastify's parsers. The app's JSON parser, wrapped once the app is ready (see
+ *   `wrapJsonParser`), checks JSON as Express parses it: a JSON body Fastify alone refuses
+ *   (`__proto__`, which Express parses and the body pipe refuses) gets Express's answer.
  */
 @Injectable()
 export class PluginHostHttpFallback implements OnModuleInit {
@@ -178,21 +172,8 @@ export class PluginHostHttpFallback implements OnModuleInit {
     // this module's init (Fastify's own can be replaced until then) is the one wrapped.
     let wrapped = false;
     fastify.addHook('onReady', (done) => {
-      wrapped = this.wrapJsonParser(fastify, side, parsingOf, setParsing);
+      wrapped = this.wrapJsonParser(fastify, side, parsingOf);
       done();
-    });
-
-    // The body of a request whose headers `preParsing` hid is left unread: this parser, which only
-    // such a request reaches (no client knows its type), puts the headers back before any other
-    // code sees them and hands over no body.
-    const deferred = `application/x-plugin-host-deferred-${randomBytes(8).toString('hex')}`;
-    fastify.addContentTypeParser(deferred, (request, _payload, done) => {
-      if (parsingOf(request)?.hidden === undefined) {
-        return done(new PluginValidationError(TRANSPORT_MESSAGES.notJsonType));
-      }
-      restore(request);
-      setParsing(request, null);
-      done(null, undefined);
     });
 
     // Without a wrapped parser, the raw bytes of a plain JSON body are kept on the side for
@@ -205,9 +186,7 @@ export class PluginHostHttpFallback implements OnModuleInit {
     };
 
     fastify.addHook('preParsing', (request, _reply, payload, done) => {
-      if (!isUnder(request.raw.url, base) || BODYLESS.has(request.method)) {
-        return done(null, payload);
-      }
+      if (!isUnder(request.raw.url, base)) return done(null, payload);
       setParsing(request, PARSING);
       const headers = request.headers;
       // The usual request, a plain JSON body for the wrapped parser, without parsing any header
@@ -224,12 +203,9 @@ export class PluginHostHttpFallback implements OnModuleInit {
       const type = contentType.split(';')[0].trim().toLowerCase();
       const empty =
         headers['transfer-encoding'] === undefined && Number(headers['content-length'] ?? 0) === 0;
-      if (contentType === '' && empty) {
-        // No parser runs: nothing to answer for.
-        setParsing(request, null);
+      if (type === 'application/x-www-form-urlencoded' || (contentType === '' && empty)) {
         return done(null, payload);
       }
-      if (type === 'application/x-www-form-urlencoded') return done(null, payload);
       if (type === 'application/json' && !empty) {
         // The common case needs no decoding: Fastify reads the body itself. (A Transform and
         // pipeline per request cost the run route a third of its throughput on Fastify.)
@@ -249,11 +225,28 @@ export class PluginHostHttpFallback implements OnModuleInit {
       }
       // Express's parser reads JSON and forms only, and an empty JSON body as `{}`; Fastify refuses
       // an empty JSON body, parses text/plain and answers 415 for unknown types before routing.
-      // Sending these bodies to the `deferred` parser leaves them to the guard's transport rules, as
-      // on Express; that parser puts the real headers back.
+      // Hiding the body headers from its parser leaves these bodies to the guard's transport rules, as
+      // on Express; `preValidation` puts the headers back before any of the module's code runs.
       setParsing(request, { hidden: { headers: request.additionalHeaders } });
-      request.headers = { ...request.additionalHeaders, 'content-type': deferred };
+      request.headers = {
+        ...request.additionalHeaders,
+        'content-type': undefined,
+        'content-length': undefined,
+        'transfer-encoding': undefined,
+      };
       done(null, payload);
+    });
+    fastify.addHook('preValidation', (request, _reply, done) => {
+      const parsing = parsingOf(request);
+      if (parsing === null) return done();
+      if (request.body !== undefined && !isObject(request.body)) {
+        // Fastify parses any JSON value; Express's strict parser takes objects and arrays only.
+        // (The wrapped parser refuses these itself; this covers a body it did not parse.)
+        return done(raise(side, new PluginValidationError(TRANSPORT_MESSAGES.notObject)));
+      }
+      restore(request);
+      setParsing(request, null);
+      done();
     });
 
     // Nest installs both handlers after the modules' `onModuleInit`, through the adapter.
@@ -276,14 +269,7 @@ export class PluginHostHttpFallback implements OnModuleInit {
       setNotFoundHandler(
         function (this: unknown, request, reply) {
           if (!isUnder(request.raw.url, base)) return nest.call(this, request, reply);
-          restore(request);
-          // Express's strict parser refuses a JSON value that is not an object or array before
-          // routing (the wrapped parser does too; this covers a body it did not parse).
-          const body =
-            request.body === undefined || isObject(request.body)
-              ? notFound(adapter, request)
-              : knownErrorBody(new PluginValidationError(TRANSPORT_MESSAGES.notObject))!;
-          adapter.reply(reply, body, body.statusCode);
+          adapter.reply(reply, notFound(adapter, request), 404);
         } satisfies FastifyNotFoundHandler,
         ...(rest as [string?]),
       );
@@ -354,7 +340,6 @@ export class PluginHostHttpFallback implements OnModuleInit {
     fastify: FastifyLike,
     side: JsonSide,
     parsingOf: (request: FastifyRequestLike) => ParsingState | null,
-    setParsing: (request: FastifyRequestLike, value: null) => void,
   ): boolean {
     const parser = jsonParserOf(fastify);
     if (parser === null) return false;
@@ -368,10 +353,7 @@ export class PluginHostHttpFallback implements OnModuleInit {
         settled = true;
         if (error == null) {
           // Fastify parses any JSON value; Express's strict parser takes objects and arrays only.
-          if (isObject(parsed)) {
-            setParsing(request, null);
-            return done(null, parsed);
-          }
+          if (isObject(parsed)) return done(null, parsed);
           return done(raise(side, new PluginValidationError(TRANSPORT_MESSAGES.notObject)));
         }
         if ((error as { code?: unknown }).code !== 'FST_ERR_CTP_INVALID_JSON_BODY') {
