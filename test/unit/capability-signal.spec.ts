@@ -60,6 +60,16 @@ class SignalProbe {
     return input.n + 1;
   }
 
+  /** Lets every `probe.held` run finish. */
+  release!: () => void;
+  readonly #gate = new Promise<void>((resolve) => (this.release = resolve));
+
+  @Capability('probe.held')
+  async held() {
+    await this.#gate;
+    return 'released';
+  }
+
   @Capability('probe.busy')
   async busy(input: { busyMs: number; ms: number }) {
     // Holds the event loop before its first await, so the run's turn ends late.
@@ -194,6 +204,22 @@ describe('guarded runs (a time limit or a caller signal)', () => {
     const started = performance.now();
     await expect(slow).rejects.toBeInstanceOf(CapabilityTimeoutError);
     expect(performance.now() - started).toBeLessThan(1_000);
+    expect(queuedTimeLimits()).toBe(0);
+  });
+
+  it('keeps every run still going when thousands start in one turn', async () => {
+    const { host, probe } = await boot();
+    const before = timers();
+    const runs = Array.from({ length: 3_000 }, () =>
+      host.runCapability('probe.held', {}, { timeoutMs: 60_000 }),
+    );
+    expect(queuedTimeLimits()).toBe(3_000);
+    await new Promise((resolve) => setImmediate(resolve));
+    // All armed at the end of the turn, none twice.
+    expect(timers()).toBe(before + 3_000);
+    probe.release();
+    await expect(Promise.all(runs)).resolves.toHaveLength(3_000);
+    expect(timers()).toBe(before);
     expect(queuedTimeLimits()).toBe(0);
   });
 
