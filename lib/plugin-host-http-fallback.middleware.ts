@@ -38,17 +38,29 @@ interface FastifyRequestLike {
   body?: unknown;
 }
 type Done = (error?: Error | null, payload?: Readable) => void;
+type PreParsingHook = (
+  request: FastifyRequestLike,
+  reply: unknown,
+  payload: Readable,
+  done: Done,
+) => void;
+type PreValidationHook = (request: FastifyRequestLike, reply: unknown, done: Done) => void;
+/** A hook option of a route: one hook, several, or none. */
+type RouteHooks<T> = T | T[] | undefined;
+/** The parts of a route's options the `onRoute` hook reads and sets. */
+interface FastifyRouteLike {
+  url: string;
+  preParsing?: RouteHooks<PreParsingHook>;
+  preValidation?: RouteHooks<PreValidationHook>;
+}
 interface FastifyLike {
-  addHook(
-    name: 'preParsing',
-    hook: (request: FastifyRequestLike, reply: unknown, payload: Readable, done: Done) => void,
-  ): unknown;
-  addHook(
-    name: 'preValidation',
-    hook: (request: FastifyRequestLike, reply: unknown, done: Done) => void,
-  ): unknown;
+  addHook(name: 'onRoute', hook: (route: FastifyRouteLike) => void): unknown;
   addHook(name: 'onReady', hook: (done: (error?: Error) => void) => void): unknown;
   decorateRequest(name: symbol, value: null): unknown;
+  setNotFoundHandler(
+    options: { preParsing: PreParsingHook[]; preValidation: PreValidationHook[] },
+    handler: FastifyNotFoundHandler,
+  ): unknown;
 }
 
 /** Fastify's record of a content type parser (internal: Fastify has no public getter for one). */
@@ -68,7 +80,7 @@ interface FastifyParserLike {
  * hooks (its body is being read): `chunks` holds the raw bytes of a body kept aside for Express's
  * answer when the JSON parser cannot be wrapped (see `wrapJsonParser`), `hidden` the headers to put
  * back after they were hidden from Fastify's parsers. Kept on a request decoration, not a WeakMap:
- * this runs for every request of the app.
+ * this runs for every request the run route serves.
  */
 interface ParsingState {
   chunks?: Buffer[];
@@ -113,8 +125,9 @@ const UTF8 = new TextDecoder('utf-8');
  * Anything outside the module's path passes on untouched.
  *
  * - Express: an error middleware and a 404 middleware, added after the routes and before Nest's own.
- * - Fastify: the error and not-found handlers Nest installs are wrapped, and a `preParsing` hook makes
- *   Fastify read bodies as Express does: JSON decoded as Express decodes it (encodings, charsets),
+ * - Fastify: the error and not-found handlers Nest installs are wrapped, and a `preParsing` hook on
+ *   the module's routes (and on the not-found handler, for requests under its path) makes Fastify
+ *   read bodies as Express does: JSON decoded as Express decodes it (encodings, charsets),
  *   and every other body (empty JSON, `+json`, text, unknown types) left to the guard's transport
  *   rules instead of Fastify's parsers. The app's JSON parser, wrapped once the app is ready (see
  *   `wrapJsonParser`), checks JSON as Express parses it: a JSON body Fastify alone refuses
@@ -129,12 +142,25 @@ export class PluginHostHttpFallback implements OnModuleInit {
     private readonly bodyPipe: PluginHostBodyPipe,
   ) {}
 
+  /**
+   * Fastify's side, from the module's `configure()`: Nest calls it before registering routes, so
+   * the `onRoute` hook sees the module's routes and gives each its own hooks.
+   */
+  beforeRoutes(): void {
+    const adapter = this.adapterHost.httpAdapter;
+    if (!adapter || this.extras.path === false || adapter.getType() !== 'fastify') return;
+    this.onFastify(adapter, this.base());
+  }
+
+  /** Express's side: its middlewares must come after the routes Nest registered. */
   onModuleInit(): void {
     const adapter = this.adapterHost.httpAdapter;
-    if (!adapter || this.extras.path === false) return;
-    const base = joinPath(this.config.getGlobalPrefix(), this.extras.path);
-    if (adapter.getType() === 'express') this.onExpress(adapter, base);
-    else if (adapter.getType() === 'fastify') this.onFastify(adapter, base);
+    if (!adapter || this.extras.path === false || adapter.getType() !== 'express') return;
+    this.onExpress(adapter, this.base());
+  }
+
+  private base(): string {
+    return joinPath(this.config.getGlobalPrefix(), this.extras.path as string);
   }
 
   private onExpress(adapter: AbstractHttpAdapter, base: string): void {
@@ -185,8 +211,7 @@ export class PluginHostHttpFallback implements OnModuleInit {
       return payload;
     };
 
-    fastify.addHook('preParsing', (request, _reply, payload, done) => {
-      if (!isUnder(request.raw.url, base)) return done(null, payload);
+    const preParsing: PreParsingHook = (request, _reply, payload, done) => {
       setParsing(request, PARSING);
       const headers = request.headers;
       // The usual request, a plain JSON body for the wrapped parser, without parsing any header
@@ -235,8 +260,8 @@ export class PluginHostHttpFallback implements OnModuleInit {
         'transfer-encoding': undefined,
       };
       done(null, payload);
-    });
-    fastify.addHook('preValidation', (request, _reply, done) => {
+    };
+    const preValidation: PreValidationHook = (request, _reply, done) => {
       const parsing = parsingOf(request);
       if (parsing === null) return done();
       if (request.body !== undefined && !isObject(request.body)) {
@@ -247,6 +272,13 @@ export class PluginHostHttpFallback implements OnModuleInit {
       restore(request);
       setParsing(request, null);
       done();
+    };
+    // Route-level hooks, on the module's routes only: the app's other routes run no hook of this
+    // module. (They run after the app's own hooks of the same kind: see the README.)
+    fastify.addHook('onRoute', (route) => {
+      if (!isUnder(route.url, base)) return;
+      route.preParsing = [...hooksOf(route.preParsing), preParsing];
+      route.preValidation = [...hooksOf(route.preValidation), preValidation];
     });
 
     // Nest installs both handlers after the modules' `onModuleInit`, through the adapter.
@@ -255,23 +287,26 @@ export class PluginHostHttpFallback implements OnModuleInit {
       setErrorHandler(
         function (this: unknown, error, request, reply) {
           restore(request);
-          const body =
-            parsingOf(request) !== null && isUnder(request.raw.url, base)
-              ? parseErrorBody(error, request)
-              : undefined;
+          const body = parsingOf(request) !== null ? parseErrorBody(error, request) : undefined;
           if (!body) return nest.call(this, error, request, reply);
           adapter.reply(reply, body, body.statusCode);
         } satisfies FastifyErrorHandler,
         prefix,
       );
-    const setNotFoundHandler = adapter.setNotFoundHandler.bind(adapter);
-    adapter.setNotFoundHandler = (nest: FastifyNotFoundHandler, ...rest: unknown[]) =>
-      setNotFoundHandler(
+    // Express parses a body before routing, so a request under the module's path that matches no
+    // route gets the same body rules: the not-found handler carries the hooks too (Fastify takes
+    // every lifecycle hook there, as on a route), for the requests under that path only.
+    const notFoundParsing: PreParsingHook = (request, reply, payload, done) => {
+      if (!isUnder(request.raw.url, base)) return done(null, payload);
+      preParsing(request, reply, payload, done);
+    };
+    adapter.setNotFoundHandler = (nest: FastifyNotFoundHandler) =>
+      fastify.setNotFoundHandler(
+        { preParsing: [notFoundParsing], preValidation: [preValidation] },
         function (this: unknown, request, reply) {
           if (!isUnder(request.raw.url, base)) return nest.call(this, request, reply);
           adapter.reply(reply, notFound(adapter, request), 404);
         } satisfies FastifyNotFoundHandler,
-        ...(rest as [string?]),
       );
 
     /** What Express answers for a body Fastify's parser (or this file's hook) refused. */
@@ -503,6 +538,11 @@ function notFound(adapter: AbstractHttpAdapter, request: unknown): PluginHostErr
 }
 
 /** Whether a request URL is `base` or below it. Runs for every request of the app on Fastify. */
+function hooksOf<T>(hooks: RouteHooks<T>): T[] {
+  if (hooks === undefined) return [];
+  return Array.isArray(hooks) ? hooks : [hooks];
+}
+
 function isUnder(url: unknown, base: string): boolean {
   if (base === '/') return true;
   if (typeof url !== 'string' || !url.startsWith(base)) return false;

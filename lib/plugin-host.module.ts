@@ -1,4 +1,11 @@
-import { Controller, Module, type DynamicModule, type Provider, type Type } from '@nestjs/common';
+import {
+  Controller,
+  Module,
+  type DynamicModule,
+  type NestModule,
+  type Provider,
+  type Type,
+} from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
@@ -79,7 +86,16 @@ import { TypeOrmPluginStore } from './stores/typeorm-plugin.store.js';
   ],
   exports: [PluginHostService, PluginWorkflowService, PluginHostHealthIndicator],
 })
-export class PluginHostModule extends ConfigurableModuleClass {
+export class PluginHostModule extends ConfigurableModuleClass implements NestModule {
+  constructor(private readonly httpFallback: PluginHostHttpFallback) {
+    super();
+  }
+
+  /** Nest calls this before it registers routes: Fastify's route hooks must be in place by then. */
+  configure(): void {
+    this.httpFallback.beforeRoutes();
+  }
+
   /** Hosts plugins with options known up front. */
   static override forRoot(options: typeof OPTIONS_TYPE = {}): DynamicModule {
     return shape(super.forRoot(options), options);

@@ -1,4 +1,4 @@
-import type { INestApplication } from '@nestjs/common';
+import { Body, Controller, Post, type INestApplication } from '@nestjs/common';
 import { request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
@@ -364,5 +364,44 @@ describe('Fastify reads a plain JSON body under the API path once', () => {
 
   it('keeps the bytes aside when the JSON parser reads the stream itself', async () => {
     expect(await listenersLeft(SETUPS['fastify with a stream JSON parser'])).toEqual([1]);
+  });
+});
+
+/** An app's catch-all route, as a proxy or an SPA fallback has: it echoes the body it got. */
+@Controller()
+class CatchAllController {
+  @Post('*')
+  echo(@Body() body: unknown): { body: unknown } {
+    return { body: body ?? null };
+  }
+}
+
+describe("Fastify keeps the module's body rules to the module's routes", () => {
+  let app: INestApplication;
+  beforeAll(async () => {
+    app = await createTestApp({ ...SETUPS.fastify, controllers: [CatchAllController] });
+  });
+  afterAll(() => app.close());
+
+  it("lets an app route that serves a URL under the API path parse the body Fastify's way", async () => {
+    const caught = await request(app.getHttpServer())
+      .post(`${API}/not-a-module-route`)
+      .set('Content-Type', 'text/plain')
+      .send('hello');
+    expect({ status: caught.status, body: caught.body }).toEqual({
+      status: 201,
+      body: { body: 'hello' },
+    });
+  });
+
+  it("still gives the module's own routes Express's rules", async () => {
+    const refused = await request(app.getHttpServer())
+      .post(`${API}/capabilities/newsletter.send/run`)
+      .set('Content-Type', 'text/plain')
+      .send('hello');
+    expect({ status: refused.status, code: refused.body.code }).toEqual({
+      status: 415,
+      code: 'UNSUPPORTED_MEDIA_TYPE',
+    });
   });
 });
