@@ -159,7 +159,13 @@ export function acceptJsonTransport(
   if ((carries || typed) && declared !== 'application/json' && !JSON_TYPE.test(declared)) {
     throw transportRefusal(TRANSPORT_MESSAGES.notJsonType);
   }
-  const unread = carries && request.body === undefined ? unreadStream(request) : null;
+  const body = request.body;
+  if (body !== undefined && (typeof body !== 'object' || body === null)) {
+    // Express's strict JSON parser takes objects and arrays only; so does a Fastify JSON parser the
+    // module could wrap. One it could not (it reads the stream itself) lets other values through.
+    throw new PluginValidationError(TRANSPORT_MESSAGES.notObject);
+  }
+  const unread = carries && body === undefined ? unreadStream(request) : null;
   if (unread === null) return true;
   return readJsonBody(unread, headers, maxBodyBytes).then((body) => {
     request.body = body;

@@ -57,10 +57,13 @@ interface FastifyLike {
   addHook(name: 'onRoute', hook: (route: FastifyRouteLike) => void): unknown;
   addHook(name: 'onReady', hook: (done: (error?: Error) => void) => void): unknown;
   decorateRequest(name: symbol, value: null): unknown;
-  setNotFoundHandler(
-    options: { preParsing: PreParsingHook[]; preValidation: PreValidationHook[] },
-    handler: FastifyNotFoundHandler,
-  ): unknown;
+  setNotFoundHandler(this: unknown, ...args: unknown[]): unknown;
+}
+/** The options of Fastify's `setNotFoundHandler` this module adds to. */
+interface NotFoundOptions {
+  preParsing?: RouteHooks<PreParsingHook>;
+  preValidation?: RouteHooks<PreValidationHook>;
+  [option: string]: unknown;
 }
 
 /** Fastify's record of a content type parser (internal: Fastify has no public getter for one). */
@@ -76,15 +79,14 @@ interface FastifyParserLike {
 }
 
 /**
- * Where a request under the module's path is between Fastify's `preParsing` and `preValidation`
- * hooks (its body is being read): `chunks` holds the raw bytes of a body kept aside for Express's
- * answer when the JSON parser cannot be wrapped (see `wrapJsonParser`), `hidden` the headers to put
- * back after they were hidden from Fastify's parsers. Kept on a request decoration, not a WeakMap:
- * this runs for every request the run route serves.
+ * Set on a request of the module's routes (or unmatched under its path) from its `preParsing` hook
+ * on: its body is read under Express's rules, so a parsing error gets Express's answer. `chunks`
+ * holds the raw bytes of a body kept aside for that answer when the JSON parser cannot be wrapped
+ * (see `wrapJsonParser`). Kept on a request decoration, not a WeakMap: every request the run route
+ * serves sets it.
  */
 interface ParsingState {
   chunks?: Buffer[];
-  hidden?: { headers: Headers | undefined };
 }
 /** The state of a body being read that needs nothing kept aside. */
 const PARSING: ParsingState = Object.freeze({});
@@ -188,12 +190,7 @@ export class PluginHostHttpFallback implements OnModuleInit {
       (request as StatefulRequest)[state] = value;
     };
     const side: JsonSide = { parsed: new WeakMap(), raised: new WeakSet() };
-    const restore = (request: FastifyRequestLike) => {
-      const parsing = parsingOf(request);
-      if (parsing?.hidden === undefined) return;
-      request.headers = parsing.hidden.headers as Headers;
-      setParsing(request, PARSING);
-    };
+    const withBody = bodyMethodsOf(fastify);
     // Wrapped once the app is ready: parsers can no longer change then, and one registered after
     // this module's init (Fastify's own can be replaced until then) is the one wrapped.
     let wrapped = false;
@@ -250,35 +247,31 @@ export class PluginHostHttpFallback implements OnModuleInit {
       }
       // Express's parser reads JSON and forms only, and an empty JSON body as `{}`; Fastify refuses
       // an empty JSON body, parses text/plain and answers 415 for unknown types before routing.
-      // Hiding the body headers from its parser leaves these bodies to the guard's transport rules, as
-      // on Express; `preValidation` puts the headers back before any of the module's code runs.
-      setParsing(request, { hidden: { headers: request.additionalHeaders } });
-      request.headers = {
-        ...request.additionalHeaders,
-        'content-type': undefined,
-        'content-length': undefined,
-        'transfer-encoding': undefined,
-      };
+      // Hiding the body headers from its parser leaves these bodies to the guard's transport rules,
+      // as on Express. (Fastify reads no body of a GET, HEAD or TRACE.)
+      if (withBody(request.method)) hideBodyHeaders(request);
       done(null, payload);
     };
+    /**
+     * The not-found handler's: puts back what `preParsing` hid if nothing read it, and refuses a
+     * non-object JSON body a parser it could not wrap let through (Express's strict parser takes
+     * objects and arrays only; the guard does the same on the module's routes).
+     */
     const preValidation: PreValidationHook = (request, _reply, done) => {
-      const parsing = parsingOf(request);
-      if (parsing === null) return done();
+      if (parsingOf(request) === null) return done();
+      restoreHeaders(request);
       if (request.body !== undefined && !isObject(request.body)) {
-        // Fastify parses any JSON value; Express's strict parser takes objects and arrays only.
-        // (The wrapped parser refuses these itself; this covers a body it did not parse.)
         return done(raise(side, new PluginValidationError(TRANSPORT_MESSAGES.notObject)));
       }
-      restore(request);
       setParsing(request, null);
       done();
     };
-    // Route-level hooks, on the module's routes only: the app's other routes run no hook of this
-    // module. (They run after the app's own hooks of the same kind: see the README.)
+    // A route hook, on the module's routes only: the app's other routes run no hook of this module.
+    // It comes after the app's own `preParsing` hooks (route hooks follow global ones), and it is
+    // the last thing to run before Fastify looks at the body headers.
     fastify.addHook('onRoute', (route) => {
       if (!isUnder(route.url, base)) return;
       route.preParsing = [...hooksOf(route.preParsing), preParsing];
-      route.preValidation = [...hooksOf(route.preValidation), preValidation];
     });
 
     // Nest installs both handlers after the modules' `onModuleInit`, through the adapter.
@@ -286,7 +279,7 @@ export class PluginHostHttpFallback implements OnModuleInit {
     adapter.setErrorHandler = (nest: FastifyErrorHandler, prefix?: string) =>
       setErrorHandler(
         function (this: unknown, error, request, reply) {
-          restore(request);
+          restoreHeaders(request);
           const body = parsingOf(request) !== null ? parseErrorBody(error, request) : undefined;
           if (!body) return nest.call(this, error, request, reply);
           adapter.reply(reply, body, body.statusCode);
@@ -300,14 +293,37 @@ export class PluginHostHttpFallback implements OnModuleInit {
       if (!isUnder(request.raw.url, base)) return done(null, payload);
       preParsing(request, reply, payload, done);
     };
-    adapter.setNotFoundHandler = (nest: FastifyNotFoundHandler) =>
-      fastify.setNotFoundHandler(
-        { preParsing: [notFoundParsing], preValidation: [preValidation] },
-        function (this: unknown, request, reply) {
-          if (!isUnder(request.raw.url, base)) return nest.call(this, request, reply);
-          adapter.reply(reply, notFound(adapter, request), 404);
-        } satisfies FastifyNotFoundHandler,
-      );
+    // Whatever installs Nest's handler in the end (the adapter, a subclass's override, a wrapper of
+    // the app's) does so through Fastify's `setNotFoundHandler`, which gets the hooks added to its
+    // options for the time of that call.
+    const setNotFoundHandler = adapter.setNotFoundHandler.bind(adapter);
+    adapter.setNotFoundHandler = (nest: FastifyNotFoundHandler, ...rest: unknown[]) => {
+      const own = Object.hasOwn(fastify, 'setNotFoundHandler');
+      const install = fastify.setNotFoundHandler;
+      fastify.setNotFoundHandler = function (this: unknown, ...args: unknown[]) {
+        const [options, handler] = (
+          typeof args[0] === 'function' ? [{}, args[0]] : [args[0] ?? {}, args[1]]
+        ) as [NotFoundOptions, FastifyNotFoundHandler | undefined];
+        const hooked: NotFoundOptions = {
+          ...options,
+          preParsing: [...hooksOf(options.preParsing), notFoundParsing],
+          preValidation: [...hooksOf(options.preValidation), preValidation],
+        };
+        return install.call(this, hooked, handler);
+      };
+      try {
+        return setNotFoundHandler(
+          function (this: unknown, request, reply) {
+            if (!isUnder(request.raw.url, base)) return nest.call(this, request, reply);
+            adapter.reply(reply, notFound(adapter, request), 404);
+          } satisfies FastifyNotFoundHandler,
+          ...(rest as [string?]),
+        );
+      } finally {
+        if (own) fastify.setNotFoundHandler = install;
+        else delete (fastify as Partial<FastifyLike>).setNotFoundHandler;
+      }
+    };
 
     /** What Express answers for a body Fastify's parser (or this file's hook) refused. */
     const parseErrorBody = (
@@ -340,8 +356,10 @@ export class PluginHostHttpFallback implements OnModuleInit {
         return knownErrorBody(this.refusalOf(side.parsed.get(request.raw)));
       }
       const type = header(request.headers, 'content-type').split(';')[0].trim().toLowerCase();
+      // A parsed form has a body: a 400 then comes from a later hook of the app's, not the parser.
       const formRefused =
         type === 'application/x-www-form-urlencoded' &&
+        request.body === undefined &&
         error instanceof HttpException &&
         error.getStatus() === 400;
       if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || formRefused) {
@@ -537,12 +555,55 @@ function notFound(adapter: AbstractHttpAdapter, request: unknown): PluginHostErr
   return { statusCode: 404, code: 'NOT_FOUND', message: `No route ${method} ${path}.` };
 }
 
-/** Whether a request URL is `base` or below it. Runs for every request of the app on Fastify. */
+/**
+ * Hides the body headers from the next reader of `request.headers` only: Fastify reads them once,
+ * right after the last `preParsing` hook, to pick a parser; finding none, it reads no body. Every
+ * later reader (the app's hooks, guards, the module's own) sees the request whole.
+ */
+function hideBodyHeaders(request: FastifyRequestLike): void {
+  Object.defineProperty(request, 'headers', {
+    configurable: true,
+    get(): Headers {
+      restoreHeaders(request);
+      return {
+        ...request.headers,
+        'content-type': undefined,
+        'content-length': undefined,
+        'transfer-encoding': undefined,
+      };
+    },
+    set(headers: Headers) {
+      restoreHeaders(request);
+      request.headers = headers;
+    },
+  });
+}
+
+/** Undoes {@link hideBodyHeaders} when nothing read the headers since. */
+function restoreHeaders(request: FastifyRequestLike): void {
+  if (Object.hasOwn(request, 'headers')) delete (request as { headers?: Headers }).headers;
+}
+
+/**
+ * Whether Fastify reads a body for a method: its own list (internal: there is no public getter),
+ * which `addHttpMethod(..., { hasBody: true })` extends; else every method but GET, HEAD and TRACE.
+ */
+function bodyMethodsOf(fastify: object): (method: string) => boolean {
+  const key = Object.getOwnPropertySymbols(fastify).find(
+    (symbol) => symbol.description === 'fastify.acceptedHTTPMethods',
+  );
+  const methods = key === undefined ? undefined : (fastify as Record<symbol, unknown>)[key];
+  const withBody = (methods as { bodywith?: unknown } | undefined)?.bodywith;
+  if (withBody instanceof Set) return (method) => withBody.has(method);
+  return (method) => method !== 'GET' && method !== 'HEAD' && method !== 'TRACE';
+}
+
 function hooksOf<T>(hooks: RouteHooks<T>): T[] {
   if (hooks === undefined) return [];
   return Array.isArray(hooks) ? hooks : [hooks];
 }
 
+/** Whether a URL (a request's, or a route's path) is `base` or below it. */
 function isUnder(url: unknown, base: string): boolean {
   if (base === '/') return true;
   if (typeof url !== 'string' || !url.startsWith(base)) return false;

@@ -1,15 +1,34 @@
-import { Body, Controller, Post, type INestApplication } from '@nestjs/common';
+import {
+  BadRequestException,
+  Body,
+  Controller,
+  Injectable,
+  Post,
+  type INestApplication,
+  type OnModuleInit,
+} from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
+import { Test } from '@nestjs/testing';
 import { request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { errorCodes, type FastifyInstance } from 'fastify';
-import { createTestApp, type TestAppOptions } from '../src/app.factory.js';
+import { errorCodes, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { PluginHostModule } from '../../lib/index.js';
+import {
+  createTestApp,
+  DEFAULT_PROVIDERS,
+  FASTIFY_OPTIONS,
+  type TestAppOptions,
+} from '../src/app.factory.js';
 
 const API = '/api/plugin-host';
 const JSON_TYPE = { 'Content-Type': 'application/json' };
 const GZIP = { 'Content-Encoding': 'gzip' };
+
+type NotFound = (this: unknown, request: FastifyRequest, reply: FastifyReply) => unknown;
 
 const fastifyOf = (app: INestApplication) => app.getHttpAdapter().getInstance() as FastifyInstance;
 
@@ -403,5 +422,158 @@ describe("Fastify keeps the module's body rules to the module's routes", () => {
       status: 415,
       code: 'UNSUPPORTED_MEDIA_TYPE',
     });
+  });
+});
+
+/** Records the Content-Type each request showed an app hook, from a provider's `onModuleInit`. */
+const typesSeenLate: unknown[] = [];
+@Injectable()
+class LateHookProvider implements OnModuleInit {
+  constructor(private readonly adapterHost: HttpAdapterHost) {}
+  onModuleInit(): void {
+    (this.adapterHost.httpAdapter.getInstance() as FastifyInstance).addHook(
+      'preValidation',
+      (request, _reply, done) => {
+        typesSeenLate.push(request.headers['content-type']);
+        done();
+      },
+    );
+  }
+}
+
+describe("Fastify: the module's hooks beside the app's", () => {
+  it('lets app hooks of any kind, added at any time, see the body headers the module reads', async () => {
+    const seen: Record<string, unknown[]> = { beforeInit: [], preHandler: [] };
+    typesSeenLate.length = 0;
+    const app = await createTestApp({
+      ...SETUPS.fastify,
+      providers: [...DEFAULT_PROVIDERS, LateHookProvider],
+      beforeInit: (created) => {
+        const fastify = fastifyOf(created);
+        fastify.addHook('preValidation', (request, _reply, done) => {
+          seen.beforeInit.push(request.headers['content-type']);
+          done();
+        });
+        fastify.addHook('preHandler', (request, _reply, done) => {
+          seen.preHandler.push(request.headers['content-type']);
+          done();
+        });
+      },
+    });
+    try {
+      // A body Fastify has no parser for: the module reads it itself, after the access checks.
+      const patched = await request(app.getHttpServer())
+        .post(`${API}/plugins/newsletter/configure`)
+        .set('Content-Type', 'application/merge-patch+json')
+        .send('{"from":"ops@example.com"}');
+      expect({ status: patched.status, from: patched.body.config?.from }).toEqual({
+        status: 200,
+        from: 'ops@example.com',
+      });
+      const type = 'application/merge-patch+json';
+      expect({ ...seen, late: typesSeenLate }).toEqual({
+        beforeInit: [type],
+        preHandler: [type],
+        late: [type],
+      });
+    } finally {
+      await app.close();
+    }
+  });
+
+  it("leaves the answer to an app hook's 400 after a form body was parsed", async () => {
+    const app = await createTestApp({
+      ...SETUPS.fastify,
+      beforeInit: (created) =>
+        fastifyOf(created).addHook('preHandler', (_request, _reply, done) =>
+          done(new BadRequestException('refused by an app hook')),
+        ),
+    });
+    try {
+      const refused = await request(app.getHttpServer())
+        .post(`${API}/plugins/newsletter/toggle`)
+        .type('form')
+        .send('enabled=false');
+      expect([refused.status, refused.body.message]).toEqual([400, 'refused by an app hook']);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it("keeps a wrapper of the adapter's setNotFoundHandler set before init (an SPA fallback)", async () => {
+    const app = await createTestApp({
+      ...SETUPS.fastify,
+      beforeInit: (created) => {
+        const adapter = created.getHttpAdapter() as unknown as {
+          setNotFoundHandler(handler: NotFound, ...rest: unknown[]): unknown;
+        };
+        const set = adapter.setNotFoundHandler.bind(adapter);
+        adapter.setNotFoundHandler = (nest, ...rest) =>
+          set(
+            function (this: unknown, request, reply) {
+              if (request.method !== 'GET' || request.url.startsWith('/api')) {
+                return nest.call(this, request, reply);
+              }
+              reply.type('text/html').send('<main/>');
+            },
+            ...rest,
+          );
+      },
+    });
+    try {
+      const page = await request(app.getHttpServer()).get('/some/page');
+      const unknown = await request(app.getHttpServer())
+        .post(`${API}/nothing`)
+        .set('Content-Type', 'application/json')
+        .send('{"a":');
+      expect([page.status, page.text, unknown.status, unknown.body.code]).toEqual([
+        200,
+        '<main/>',
+        400,
+        'VALIDATION_FAILED',
+      ]);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it("keeps a FastifyAdapter subclass's own setNotFoundHandler and its options", async () => {
+    class TaggingAdapter extends FastifyAdapter {
+      override setNotFoundHandler(handler: NotFound) {
+        return (this.getInstance() as FastifyInstance).setNotFoundHandler(
+          {
+            preHandler: (_request, reply, done) => {
+              reply.header('x-not-found-by', 'tagging-adapter');
+              done();
+            },
+          },
+          handler,
+        );
+      }
+    }
+    const moduleRef = await Test.createTestingModule({
+      imports: [PluginHostModule.forRoot({ allowAnonymous: true, store: 'memory' })],
+      providers: DEFAULT_PROVIDERS,
+    }).compile();
+    const app = moduleRef.createNestApplication(new TaggingAdapter(FASTIFY_OPTIONS), {
+      logger: false,
+    });
+    await app.init();
+    await fastifyOf(app).ready();
+    try {
+      const elsewhere = await request(app.getHttpServer()).get('/elsewhere');
+      const unknown = await request(app.getHttpServer())
+        .post(`${API}/nothing`)
+        .set('Content-Type', 'application/json')
+        .send('{"a":');
+      expect([
+        elsewhere.status,
+        elsewhere.headers['x-not-found-by'],
+        unknown.status,
+        unknown.body.code,
+      ]).toEqual([404, 'tagging-adapter', 400, 'VALIDATION_FAILED']);
+    } finally {
+      await app.close();
+    }
   });
 });
