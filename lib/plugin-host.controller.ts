@@ -61,6 +61,7 @@ import { navETag, PluginHostExceptionFilter } from './plugin-host-exception.filt
 import { MESSAGES } from './plugin-host.messages.js';
 import { PluginHostService } from './plugin-host.service.js';
 import { assertCapabilitySlug, assertPluginSlug } from './slug.util.js';
+import { describeThrown } from './thrown.util.js';
 
 /** Marks the action a route performs, for the access guard and `authorize`. */
 const Action = (action: PluginHostAction) => SetMetadata(PLUGIN_HOST_ACTION_METADATA, action);
@@ -370,7 +371,7 @@ export class PluginHostController {
       if (error instanceof PluginHostError || error instanceof HttpException) throw error;
       const correlationId = randomUUID();
       this.logger.error(
-        `Capability "${slug}" failed [${correlationId}]: ${(error as Error)?.stack ?? String(error)}`,
+        `Capability "${slug}" failed [${correlationId}]: ${describeThrown(error, { stack: true })}`,
       );
       throw new CapabilityFailedError(slug, correlationId, error);
     }

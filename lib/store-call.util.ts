@@ -1,5 +1,6 @@
 import type { Logger } from '@nestjs/common';
 import { PluginHostError, PluginStoreUnavailableError } from './plugin-host.errors.js';
+import { describeThrown } from './thrown.util.js';
 
 /**
  * Runs a store operation. The module's own errors pass through; anything else means the store is
@@ -14,7 +15,7 @@ export async function callStore<T>(
     return await operation();
   } catch (error) {
     if (error instanceof PluginHostError) throw error;
-    logger.error(`${store} store operation failed: ${(error as Error)?.message ?? error}`);
+    logger.error(`${store} store operation failed: ${describeThrown(error)}`);
     throw new PluginStoreUnavailableError(error);
   }
 }

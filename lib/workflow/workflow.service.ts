@@ -40,6 +40,7 @@ import type {
   WorkflowStepRecord,
 } from './workflow.interface.js';
 import type { WorkflowStore } from './workflow.store.js';
+import { describeThrown } from '../thrown.util.js';
 
 /** The instance lost a run to another one (its heartbeat went stale): stop quietly. */
 class LostRun extends Error {}
@@ -296,7 +297,7 @@ export class PluginWorkflowService implements OnApplicationBootstrap, OnApplicat
       .catch(async (error: unknown) => {
         if (error instanceof LostRun || this.stopping) return;
         this.logger.error(
-          `Workflow run ${run.id} stopped on an internal error: ${(error as Error)?.stack ?? error}`,
+          `Workflow run ${run.id} stopped on an internal error: ${describeThrown(error, { stack: true })}`,
         );
       })
       .finally(() => {
@@ -628,13 +629,15 @@ function withState(run: WorkflowRun, stepId: string, value: JsonObject): Workflo
 
 function toWorkflowError(error: unknown): WorkflowError {
   if (error instanceof PluginHostError) return { code: error.code, message: error.message };
-  const status = (error as { getStatus?: () => number })?.getStatus?.();
-  if (typeof status === 'number')
-    return { code: `HTTP_${status}`, message: (error as Error).message };
-  return {
-    code: 'CAPABILITY_FAILED',
-    message: String((error as Error)?.message ?? error).slice(0, 1000),
-  };
+  let status: unknown;
+  try {
+    status = (error as { getStatus?: () => unknown } | null)?.getStatus?.();
+  } catch {
+    status = undefined;
+  }
+  const message = describeThrown(error).slice(0, 1000);
+  if (typeof status === 'number') return { code: `HTTP_${status}`, message };
+  return { code: 'CAPABILITY_FAILED', message };
 }
 
 const iso = () => new Date().toISOString();

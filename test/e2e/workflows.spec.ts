@@ -377,3 +377,28 @@ describe('workflow runs survive a restart', () => {
     expect(run.steps.map((s) => s.id)).toEqual(['create', 'wait', 'welcome']);
   });
 });
+
+describe('a capability that throws something other than an Error', () => {
+  it('fails the workflow step and finishes the run', async () => {
+    const host = (await boot()).get(PluginHostService);
+    define(host, {
+      name: 'odd-failure',
+      steps: [{ id: 'odd', capability: 'boom.fail', with: { odd: true } }],
+    });
+    const run = await host.runWorkflow('odd-failure', {});
+    expect({ status: run.status, error: run.error }).toMatchObject({
+      status: 'failed',
+      error: { step: 'odd', code: 'CAPABILITY_FAILED', message: '{"reason":"odd"}' },
+    });
+  });
+
+  it('answers 500 CAPABILITY_FAILED with a correlation id over REST', async () => {
+    const app = await boot();
+    const failed = await request(app.getHttpServer())
+      .post(`${API}/capabilities/boom.fail/run`)
+      .send({ odd: true });
+    expect(failed.status).toBe(500);
+    expect(failed.body).toMatchObject({ code: 'CAPABILITY_FAILED' });
+    expect(failed.body.correlationId).toEqual(expect.any(String));
+  });
+});

@@ -54,8 +54,10 @@ export class WorkflowSteps {
     });
   }
 
+  /** Throws an Error, or with `{ odd: true }` a null-prototype object (no `toString` at all). */
   @Capability('boom.fail')
-  fail(): never {
+  fail(input?: { odd?: boolean }): never {
+    if (input?.odd) throw Object.assign(Object.create(null) as object, { reason: 'odd' });
     throw new Error('boom');
   }
 
