@@ -179,3 +179,16 @@ export function readPath(source: JsonObject, path: string): JsonValue | undefine
   }
   return node;
 }
+
+/** Why {@link storableText} refused a string, after the field's name. */
+export const UNSTORABLE_TEXT = 'must not contain NUL characters or unpaired UTF-16 surrogates';
+
+/**
+ * Whether every store keeps a string as it is: PostgreSQL refuses a NUL character in text, and
+ * PostgreSQL, MariaDB and SQLite replace an unpaired UTF-16 surrogate (which no UTF-8 text holds)
+ * with U+FFFD, so the stored record would differ from the one the instance answered with.
+ */
+export function storableText(text: string): boolean {
+  return !text.includes('\u0000') && !UNPAIRED_SURROGATE.test(text);
+}
+const UNPAIRED_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;

@@ -1,7 +1,7 @@
 import { PLUGIN_SLUG_PATTERN } from './plugin-host.constants.js';
 import type { HostedPluginOptions, PluginChanges } from './interfaces/hosted-plugin.interface.js';
 import { PluginValidationError } from './plugin-host.errors.js';
-import { isPlainObject } from './json.util.js';
+import { isPlainObject, storableText, UNSTORABLE_TEXT } from './json.util.js';
 
 const FIELD_RULES: Record<string, (value: unknown) => string | null> = {
   kind: (v) =>
@@ -19,10 +19,13 @@ const FIELD_RULES: Record<string, (value: unknown) => string | null> = {
 };
 
 function label(name: string) {
-  return (v: unknown) =>
-    v === null || (typeof v === 'string' && v.length <= 255 && v.trim().length > 0)
-      ? null
-      : `${name} must be a non-blank string of at most 255 characters, or null`;
+  return (v: unknown) => {
+    if (v === null) return null;
+    if (typeof v !== 'string' || v.length > 255 || v.trim().length === 0) {
+      return `${name} must be a non-blank string of at most 255 characters, or null`;
+    }
+    return storableText(v) ? null : `${name} ${UNSTORABLE_TEXT}`;
+  };
 }
 
 /**

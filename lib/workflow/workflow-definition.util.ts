@@ -1,4 +1,10 @@
-import { isPlainObject, jsonViolationDetails, jsonViolationError } from '../json.util.js';
+import {
+  isPlainObject,
+  jsonViolationDetails,
+  jsonViolationError,
+  storableText,
+  UNSTORABLE_TEXT,
+} from '../json.util.js';
 import { PluginValidationError, type PluginValidationDetail } from '../plugin-host.errors.js';
 import { isCapabilitySlug, isPluginSlug } from '../slug.util.js';
 import type { WorkflowCondition, WorkflowDefinition } from './workflow.interface.js';
@@ -48,6 +54,8 @@ export function assertWorkflowDefinition(
     (typeof def.description !== 'string' || def.description.length > 1024)
   ) {
     add('description', 'description must be a string of at most 1024 characters');
+  } else if (def.description !== undefined && !storableText(def.description)) {
+    add('description', `description ${UNSTORABLE_TEXT}`);
   }
   if (!Array.isArray(def.steps) || def.steps.length === 0 || def.steps.length > 100) {
     add('steps', 'steps must be an array of 1 to 100 steps');

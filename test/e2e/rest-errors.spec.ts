@@ -253,6 +253,20 @@ describe.each(STORE_SETUPS)('REST errors on $name', ({ sqlite }) => {
               .patch(`${BASE}/plugins/mail`)
               .send({ labelAr: 'ع'.repeat(256) }),
         ],
+        // PostgreSQL refuses NUL in text (a 503 before this was checked); every store turns an
+        // unpaired surrogate into U+FFFD, so the stored label would differ from the answer.
+        [
+          'PATCH labelEn with a NUL character',
+          () => http().patch(`${BASE}/plugins/mail`).send({ labelEn: 'a\u0000b' }),
+        ],
+        [
+          'PATCH labelAr with an unpaired surrogate',
+          () => http().patch(`${BASE}/plugins/mail`).send({ labelAr: '\ud800x' }),
+        ],
+        [
+          'POST labelEn with a NUL character',
+          () => http().post(`${BASE}/plugins`).send({ slug: 'beta', labelEn: 'x\u0000' }),
+        ],
         ['PATCH nav: "true"', () => http().patch(`${BASE}/plugins/mail`).send({ nav: 'true' })],
         [
           'PATCH kind: "Bad Kind"',

@@ -256,6 +256,19 @@ describe('workflows over REST', () => {
     expect((await http().get(`${API}/workflows/located`)).status).toBe(404);
   });
 
+  it('refuses a description no store keeps as sent (NUL, unpaired surrogate)', async () => {
+    for (const description of ['a\u0000b', 'x\udc00']) {
+      const invalid = await http()
+        .put(`${API}/workflows/odd-text`)
+        .send({ description, steps: [{ id: 'hi', capability: 'greet.welcome' }] });
+      expect([invalid.status, invalid.body.details?.[0]?.path]).toEqual([
+        400,
+        'definition.description',
+      ]);
+    }
+    expect((await http().get(`${API}/workflows/odd-text`)).status).toBe(404);
+  });
+
   it('locates a run input the JSON rules refuse, from code', async () => {
     const host = app.get(PluginHostService);
     const input = { nested: { at: Number.NaN } };
