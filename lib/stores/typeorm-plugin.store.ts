@@ -12,6 +12,9 @@ import type {
   PluginWriteOptions,
 } from '../interfaces/plugin-store.interface.js';
 
+/** The largest value of the audit table's `integer` id on PostgreSQL and MariaDB. */
+const INT4_MAX = 2_147_483_647;
+
 const SINGLE_CONNECTION_DRIVERS = new Set([
   'better-sqlite3',
   'sqlite',
@@ -280,7 +283,11 @@ export class TypeOrmPluginStore implements PluginStore {
         .take(query.limit + 1);
       if (query.slug) builder.andWhere('a.slug = :slug', { slug: query.slug });
       if (query.action) builder.andWhere('a.action = :action', { action: query.action });
-      if (query.before !== undefined) builder.andWhere('a.id < :before', { before: query.before });
+      // Ids are 4-byte integers: every one is below a larger cursor, which PostgreSQL would refuse
+      // to compare with the column (out of range for type integer).
+      if (query.before !== undefined && query.before <= INT4_MAX) {
+        builder.andWhere('a.id < :before', { before: query.before });
+      }
       const rows = await builder.getMany();
       const items = rows.slice(0, query.limit).map((row) => ({ ...row, id: Number(row.id) }));
       const nextCursor = rows.length > query.limit ? String(items[items.length - 1].id) : null;
