@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { callStore } from '../store-call.util.js';
 import {
   Inject,
@@ -79,6 +80,8 @@ export class PluginWorkflowService implements OnApplicationBootstrap, OnApplicat
   private emitter: Emitter | undefined;
   private recoverTimer: NodeJS.Timeout | undefined;
   private stopping = false;
+  /** Aborted at shutdown: a run waiting out a retry backoff stops waiting (and does not retry). */
+  private readonly shutdown = new AbortController();
   private queue: QueueLike | undefined;
   private worker: WorkerLike | undefined;
 
@@ -108,6 +111,7 @@ export class PluginWorkflowService implements OnApplicationBootstrap, OnApplicat
   /** Lets other instances take over this instance's unfinished runs at once. */
   async onApplicationShutdown(): Promise<void> {
     this.stopping = true;
+    this.shutdown.abort();
     clearInterval(this.recoverTimer);
     await this.worker?.close().catch(() => undefined);
     await this.queue?.close().catch(() => undefined);
@@ -454,7 +458,9 @@ export class PluginWorkflowService implements OnApplicationBootstrap, OnApplicat
       } catch (caught) {
         error = toWorkflowError(caught);
         if (NOT_RETRYABLE.has(error.code) || n === attempts || this.stopping) break;
-        await sleep(wait);
+        // Rejects at shutdown: the run is left to the instance that takes it over. (A queued
+        // step finishes instead: its job would otherwise fail for good.)
+        await delay(wait, undefined, { signal: this.queue ? undefined : this.shutdown.signal });
         wait *= step.retry?.factor ?? 2;
       }
     }

@@ -415,3 +415,28 @@ describe('a capability that throws something other than an Error', () => {
     expect(failed.body.correlationId).toEqual(expect.any(String));
   });
 });
+
+describe('shutdown', () => {
+  it('stops a run waiting out a retry backoff, without another attempt', async () => {
+    const app = await boot();
+    const host = app.get(PluginHostService);
+    define(host, {
+      name: 'backing-off',
+      steps: [
+        {
+          id: 'flaky',
+          capability: 'flaky.call',
+          with: { key: 'shutdown', failTimes: 5 },
+          retry: { attempts: 3, backoffMs: 300 },
+        },
+      ],
+    });
+    await host.workflows.trigger('backing-off', {}, { wait: false });
+    await waitFor(() => effects.flaky.get('shutdown') === 1);
+    await app.close();
+    apps.splice(apps.indexOf(app), 1);
+    // Past the backoff: a retry that shutdown did not stop would have run by now.
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    expect(effects.flaky.get('shutdown')).toBe(1);
+  });
+});
