@@ -53,11 +53,7 @@ export class PostgresNotifyTransport implements PluginSyncTransport {
     clearTimeout(this.retryTimer);
     const client = this.client;
     this.client = undefined;
-    if (client) {
-      client.removeAllListeners();
-      client.on('error', () => undefined);
-      await client.end().catch(() => undefined);
-    }
+    if (client) await discard(client);
   }
 
   private async connect(
@@ -104,10 +100,13 @@ export class PostgresNotifyTransport implements PluginSyncTransport {
       await client.connect();
       await client.query(`LISTEN "${this.channel.replace(/"/g, '""')}"`);
     } catch (error) {
+      if (this.stopped) return discard(client);
       if (!resync) throw error;
       fail(error as Error);
       return;
     }
+    // Stopped while connecting: `stop()` could not see this client.
+    if (this.stopped) return discard(client);
     this.client = client;
     this.attempts = 0;
     if (resync) {
@@ -127,4 +126,11 @@ export class PostgresNotifyTransport implements PluginSyncTransport {
     }, delay);
     this.retryTimer.unref();
   }
+}
+
+/** Closes a listener connection for good, ignoring what it reports on the way. */
+async function discard(client: PgClient): Promise<void> {
+  client.removeAllListeners();
+  client.on('error', () => undefined);
+  await client.end().catch(() => undefined);
 }

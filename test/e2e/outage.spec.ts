@@ -1,4 +1,5 @@
 import type { INestApplication } from '@nestjs/common';
+import { Client } from 'pg';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InMemoryPluginStore, PluginHostService } from '../../lib/index.js';
@@ -88,5 +89,48 @@ describe('boot without a reachable store', () => {
     await expect(createTestApp({ host: { store } })).rejects.toThrow(
       /could not load plugins from its store \(memory\): connect ECONNREFUSED/,
     );
+  });
+});
+
+describe('app.close() while the PostgreSQL listener reconnects', () => {
+  let db: TestDatabase;
+  let proxy: TcpProxy;
+  beforeAll(async () => {
+    db = await createPostgresDatabase();
+    proxy = new TcpProxy('127.0.0.1', 5432);
+  });
+  afterAll(async () => {
+    await proxy.stop();
+    await db.drop();
+  });
+
+  it('leaves no listener connection behind', async () => {
+    const url = new URL(db.url);
+    url.port = String(await proxy.start());
+    const app = await createTestApp({
+      database: { ...db.options, url: url.toString() } as typeof db.options,
+      host: { syncIntervalMs: 0 },
+    });
+    const admin = new Client({ connectionString: db.url });
+    await admin.connect();
+    const LISTENERS = `FROM pg_stat_activity
+      WHERE datname = $1 AND application_name = 'nest-plugin-host listener'`;
+    const listeners = async () =>
+      (await admin.query(`SELECT count(*)::int AS n ${LISTENERS}`, [db.name])).rows[0].n;
+    try {
+      expect(await listeners()).toBe(1);
+      proxy.hold();
+      await admin.query(`SELECT pg_terminate_backend(pid) ${LISTENERS}`, [db.name]);
+      // The listener's reconnect now waits on a database slow to answer.
+      await waitFor(async () => (await listeners()) === 0);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await app.close();
+      proxy.release();
+      // Long enough for the held reconnect to finish and LISTEN, had it gone on.
+      await new Promise((resolve) => setTimeout(resolve, 800));
+      expect(await listeners()).toBe(0);
+    } finally {
+      await admin.end();
+    }
   });
 });

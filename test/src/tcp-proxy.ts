@@ -7,6 +7,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 export class TcpProxy {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
+  private held: Array<() => void> | undefined;
   port = 0;
 
   constructor(
@@ -18,15 +19,23 @@ export class TcpProxy {
   async start(): Promise<number> {
     if (this.server) return this.port;
     this.server = createServer((client) => {
-      const upstream = connect(this.targetPort, this.targetHost);
-      for (const socket of [client, upstream]) {
-        this.sockets.add(socket);
-        socket.on('close', () => this.sockets.delete(socket));
-        socket.on('error', () => socket.destroy());
-      }
-      client.pipe(upstream).pipe(client);
-      client.on('close', () => upstream.destroy());
-      upstream.on('close', () => client.destroy());
+      this.sockets.add(client);
+      client.on('close', () => this.sockets.delete(client));
+      client.on('error', () => client.destroy());
+      client.pause();
+      const forward = () => {
+        if (client.destroyed) return;
+        const upstream = connect(this.targetPort, this.targetHost);
+        this.sockets.add(upstream);
+        upstream.on('close', () => this.sockets.delete(upstream));
+        upstream.on('error', () => upstream.destroy());
+        client.pipe(upstream).pipe(client);
+        client.resume();
+        client.on('close', () => upstream.destroy());
+        upstream.on('close', () => client.destroy());
+      };
+      if (this.held) this.held.push(forward);
+      else forward();
     });
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
@@ -34,6 +43,18 @@ export class TcpProxy {
     });
     this.port = (this.server.address() as { port: number }).port;
     return this.port;
+  }
+
+  /** Accepts new connections but forwards nothing until {@link release}: a slow database. */
+  hold(): void {
+    this.held ??= [];
+  }
+
+  /** Forwards the connections {@link hold} kept waiting, and new ones at once. */
+  release(): void {
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const forward of held) forward();
   }
 
   /** Refuses new connections and cuts every open one. */
