@@ -55,28 +55,50 @@ export class RedisTransport implements PluginSyncTransport {
       typeof this.connection === 'string'
         ? new Redis(this.connection, { maxRetriesPerRequest: 2, lazyConnect: true })
         : new Redis({ maxRetriesPerRequest: 2, lazyConnect: true, ...this.connection });
-    this.subscriber = create();
+    const subscriber = (this.subscriber = create());
     this.publisher = create();
-    let ready = 0;
-    for (const client of [this.subscriber, this.publisher]) {
+    for (const client of [subscriber, this.publisher]) {
       client.on('error', (error: Error) =>
         this.logger.warn(`Redis sync connection error: ${error.message}`),
       );
     }
-    this.subscriber.on('ready', () => {
-      if (ready++ > 0) {
+    // Connected at boot: the first 'ready' is that connection. Any later one (or the first, when
+    // Redis was down at boot and ioredis kept retrying) follows a gap: resync.
+    let subscribed = false;
+    let bootFailed = false;
+    subscriber.on('ready', () => {
+      if (!subscribed && bootFailed) {
+        // ioredis resubscribes only to channels it had subscribed to before a reconnect.
+        subscribed = true;
+        subscriber.subscribe(this.channel).then(
+          () => {
+            this.logger.log('Redis sync subscriber connected; resyncing.');
+            onResync();
+          },
+          (error: Error) => this.logger.warn(`Redis sync could not subscribe: ${error.message}`),
+        );
+      } else if (subscribed) {
         this.logger.log('Redis sync subscriber reconnected; resyncing.');
         onResync();
       }
     });
-    this.subscriber.on('message', (channel: string, payload: string) => {
+    subscriber.on('message', (channel: string, payload: string) => {
       if (channel !== this.channel) return;
       const notice = decodeNotice(payload);
       if (notice) onNotice(notice);
     });
-    await (this.subscriber as unknown as { connect(): Promise<void> }).connect();
-    await (this.publisher as unknown as { connect(): Promise<void> }).connect();
-    await this.subscriber.subscribe(this.channel);
+    try {
+      await (subscriber as unknown as { connect(): Promise<void> }).connect();
+      await subscriber.subscribe(this.channel);
+      subscribed = true;
+    } catch (error) {
+      // ioredis keeps reconnecting: the 'ready' handler subscribes once Redis is back.
+      bootFailed = true;
+      throw error;
+    } finally {
+      // The publisher reconnects by itself too; a publish while it is down only logs a warning.
+      await (this.publisher as unknown as { connect(): Promise<void> }).connect().catch(() => {});
+    }
   }
 
   async publish(notice: PluginChangeNotice): Promise<void> {

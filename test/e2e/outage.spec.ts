@@ -134,3 +134,37 @@ describe('app.close() while the PostgreSQL listener reconnects', () => {
     }
   });
 });
+
+describe('Redis unreachable when an instance boots', () => {
+  let db: TestDatabase;
+  let proxy: TcpProxy;
+  let a: INestApplication;
+  let b: INestApplication;
+  beforeAll(async () => {
+    db = await createMariaDatabase();
+    proxy = new TcpProxy('127.0.0.1', 6379);
+    const port = await proxy.start();
+    await proxy.stop(); // refused until the test starts it again
+    const syncChannel = `nph_${Math.random().toString(36).slice(2, 10)}`;
+    const host = (redis: string) => ({ syncIntervalMs: 0, redis, syncChannel });
+    a = await createTestApp({ database: db.options, host: host('redis://127.0.0.1:6379') });
+    b = await createTestApp({ database: db.options, host: host(`redis://127.0.0.1:${port}`) });
+  });
+  afterAll(async () => {
+    await Promise.all([a?.close(), b?.close()]);
+    await proxy.stop();
+    await db.drop();
+  });
+
+  it('subscribes once Redis is back, and catches up on what it missed', async () => {
+    const hostA = a.get(PluginHostService);
+    const hostB = b.get(PluginHostService);
+    // Missed while Redis was unreachable (no polling here: syncIntervalMs is 0).
+    await hostA.configure('mail', { missed: true });
+    await proxy.start();
+    await waitFor(() => hostB.configValue('mail', 'missed') === true, 10_000);
+    // And live from now on.
+    await hostA.disable('billing');
+    await waitFor(() => !hostB.isEnabled('billing'), 5_000);
+  }, 20_000);
+});
