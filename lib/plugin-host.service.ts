@@ -1100,7 +1100,9 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
     emit: boolean,
   ): Promise<boolean> {
     const known = this.plugins.get(change.slug);
-    if (!change.deleted && known && known.version >= change.version) return false;
+    // A lower version than memory's is an old notice, or the first of a record removed and
+    // registered again while this instance missed the removal: the store tells which.
+    if (!change.deleted && known && known.version === change.version) return false;
     if (change.deleted && !known) return false;
     return this.inLane(change.slug, async () => {
       const before = this.plugins.get(change.slug);
@@ -1126,8 +1128,9 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
       if (emit && this.bootstrapped) this.emitChange('removed', before, null, actor, 'remote');
       return undefined;
     }
-    if (before && before.version >= fresh.version) return before;
-    this.remember(fresh);
+    const again = before !== undefined && registeredAgain(before, fresh);
+    if (before && before.version >= fresh.version && !again) return before;
+    this.remember(fresh, again);
     const after = this.plugins.get(slug)!;
     if (emit && this.bootstrapped) {
       this.emitChange(
@@ -1141,9 +1144,9 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
     return after;
   }
 
-  private remember(plugin: Plugin): void {
+  private remember(plugin: Plugin, registeredAgain = false): void {
     const known = this.plugins.get(plugin.slug);
-    if (known && known.version > plugin.version) return;
+    if (known && known.version > plugin.version && !registeredAgain) return;
     this.plugins.set(plugin.slug, snapshot(plugin));
     this.sortedCache = null;
   }
@@ -1466,4 +1469,15 @@ function actionFor(before: Plugin, after: Plugin): PluginChangeEvent['action'] {
   if (before.enabled !== after.enabled) return after.enabled ? 'enabled' : 'disabled';
   if (!isDeepStrictEqual(before.config, after.config)) return 'configured';
   return 'updated';
+}
+
+/**
+ * Whether the store's record is another one than memory's under the same slug: removed and
+ * registered again (its version started over at 1) while this instance missed the removal.
+ */
+function registeredAgain(known: Plugin, stored: Plugin): boolean {
+  return (
+    stored.version < known.version &&
+    new Date(stored.createdAt).getTime() !== new Date(known.createdAt).getTime()
+  );
 }

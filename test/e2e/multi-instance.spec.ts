@@ -3,8 +3,10 @@ import { EventEmitter2 } from '@nestjs/event-emitter';
 import { Client } from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
+  PLUGIN_STORE,
   PluginHostService,
   type PluginChangeEvent,
+  type PluginStore,
   type PluginHostModuleOptions,
 } from '../../lib/index.js';
 import { createTestApp } from '../src/app.factory.js';
@@ -93,6 +95,33 @@ describe.each(SETUPS)('two instances over $name', ({ database, host, push }) => 
     );
     await hostA.enable('billing');
     await waitFor(() => hostB.isEnabled('billing'));
+  });
+
+  it('takes a plugin removed and registered again while it missed the removal', async () => {
+    await hostA.register({ slug: 'reborn', kind: 'feature', config: { n: 0 } });
+    for (let n = 1; n <= 3; n++) await hostA.configure('reborn', { n });
+    await waitFor(() => hostB.find('reborn')?.version === 4);
+    // Straight through the store: no instance hears of it (a gap in the notices).
+    const store = a.get<PluginStore>(PLUGIN_STORE);
+    const old = (await store.get('reborn'))!;
+    await store.delete('reborn');
+    const now = new Date(old.createdAt.getTime() + 1_000);
+    await store.insert({
+      ...old,
+      enabled: false,
+      config: { fresh: true },
+      version: 1,
+      createdAt: now,
+      updatedAt: now,
+    });
+    await hostB.refresh();
+    expect(hostB.find('reborn')).toMatchObject({
+      version: 1,
+      enabled: false,
+      config: { fresh: true },
+    });
+    // And B writes to it as it is now.
+    await expect(hostB.configure('reborn', { n: 9 })).resolves.toMatchObject({ version: 2 });
   });
 
   it("shows A's configure in B's configValue, with the same version", async () => {
