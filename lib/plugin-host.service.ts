@@ -576,6 +576,13 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
     const safePatch = dropMaskedSecrets(cloneJson(patch), secrets);
     return this.mutate(slug, options, (current) => {
       const config = mergePatch(current.config, safePatch);
+      // The patch was checked alone; what it adds to the stored keys may pass the limit.
+      assertJsonObject(
+        config,
+        this.options.maxJsonDepth,
+        MESSAGES.patchNotObject,
+        this.options.maxJsonKeys,
+      );
       this.assertConfigSize(config);
       assertConfigMatches(schema, config);
       return { config };

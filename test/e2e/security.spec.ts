@@ -122,6 +122,23 @@ describe('size limits', () => {
     expect(app.get(PluginHostService).get('mail').config).toEqual({});
   });
 
+  it('refuses a config over maxJsonKeys once merged, over REST too', async () => {
+    const app = await boot({ host: { maxJsonKeys: 10 } });
+    const host = app.get(PluginHostService);
+    const keys = (from: number) =>
+      Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`k${from + i}`, i]));
+    await host.configure('mail', keys(0));
+    await expect(host.configure('mail', keys(8))).rejects.toMatchObject({
+      code: 'VALIDATION_FAILED',
+    });
+    const wider = await request(app.getHttpServer())
+      .post(`${API}/plugins/mail/configure`)
+      .send(keys(16));
+    expect([wider.status, wider.body.code]).toEqual([400, 'VALIDATION_FAILED']);
+    expect(wider.body.message).toMatch(/more than 10 keys/);
+    expect(Object.keys(host.get('mail').config)).toHaveLength(8);
+  });
+
   it('refuses a config over maxConfigBytes once merged', async () => {
     const app = await boot({ host: { maxConfigBytes: 1_000 } });
     const host = app.get(PluginHostService);
