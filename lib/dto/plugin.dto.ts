@@ -18,12 +18,16 @@ import type { JsonObject } from '../entities/plugin.entity.js';
 
 const SLUG_MESSAGE = '$property must be 1-63 lower-case letters, digits or dashes';
 
+// Decorators apply bottom-up and the controller's ValidationPipe stops at a property's first
+// failure, so each type check sits last (it runs first): `sort: "3"` is "not an integer", not "too
+// large".
+
 /** Fields `PATCH /plugins/:slug` may change. */
 export class UpdatePluginDto {
   /** @example 'integration' */
   @IsOptional()
-  @IsString()
   @Matches(PLUGIN_SLUG_PATTERN, { message: SLUG_MESSAGE })
+  @IsString()
   kind?: string;
 
   /** Show in the navigation. */
@@ -33,33 +37,33 @@ export class UpdatePluginDto {
 
   /** Navigation position (ascending). */
   @IsOptional()
-  @IsInt()
-  @Min(-2_147_483_647)
   @Max(2_147_483_647)
+  @Min(-2_147_483_647)
+  @IsInt()
   sort?: number;
 
   /** English label, or `null` to fall back to the slug. */
   @IsOptional()
   @ValidateIf((_, value) => value !== null)
-  @IsString()
-  @IsNotEmpty()
   @MaxLength(255)
+  @IsNotEmpty()
+  @IsString()
   labelEn?: string | null;
 
   /** Arabic label, or `null` to fall back to the English one. */
   @IsOptional()
   @ValidateIf((_, value) => value !== null)
-  @IsString()
-  @IsNotEmpty()
   @MaxLength(255)
+  @IsNotEmpty()
+  @IsString()
   labelAr?: string | null;
 }
 
 /** Body of `POST /plugins`. */
 export class RegisterPluginDto extends UpdatePluginDto {
   /** @example 'beta-dashboard' */
-  @IsString()
   @Matches(PLUGIN_SLUG_PATTERN, { message: SLUG_MESSAGE })
+  @IsString()
   slug!: string;
 
   /** @default true */

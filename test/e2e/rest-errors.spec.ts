@@ -298,6 +298,20 @@ describe.each(STORE_SETUPS)('REST errors on $name', ({ sqlite }) => {
       expectError(await http().get(`${BASE}/plugins/beta`), 404, 'PLUGIN_NOT_FOUND');
     });
 
+    it('says what is wrong with a value of the wrong type', async () => {
+      const cases: Array<[Record<string, unknown>, RegExp]> = [
+        [{ sort: '3' }, /sort must be an integer/],
+        [{ labelEn: 5 }, /labelEn must be a string/],
+        [{ labelAr: ['a'] }, /labelAr must be a string/],
+        [{ kind: 7 }, /kind must be a string/],
+      ];
+      for (const [body, message] of cases) {
+        const res = await http().patch(`${BASE}/plugins/mail`).send(body);
+        expectError(res, 400, 'VALIDATION_FAILED');
+        expect(res.body.message, JSON.stringify(body)).toMatch(message);
+      }
+    });
+
     it('names the offending field in the message', async () => {
       const res = await http().patch(`${BASE}/plugins/mail`).send({ sort: 1.5, labelEn: 5 });
       expectError(res, 400, 'VALIDATION_FAILED');
