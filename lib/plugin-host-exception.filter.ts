@@ -16,6 +16,7 @@ import {
   PluginVersionConflictError,
   type PluginValidationDetail,
 } from './plugin-host.errors.js';
+import { describeThrown } from './thrown.util.js';
 
 /** The JSON body of every error the REST API answers. */
 export interface PluginHostErrorBody {
@@ -95,10 +96,11 @@ export class PluginHostExceptionFilter implements ExceptionFilter {
     httpAdapter.reply(response, body, body.statusCode);
   }
 
-  private unknownErrorBody(exception: unknown): PluginHostErrorBody {
+  /** The logged 500 for an error nothing else answers (also used outside Nest's pipeline). */
+  unknownErrorBody(exception: unknown): PluginHostErrorBody {
     const correlationId = randomUUID();
     this.logger.error(
-      `Unhandled error [${correlationId}]: ${(exception as Error)?.stack ?? String(exception)}`,
+      `Unhandled error [${correlationId}]: ${describeThrown(exception, { stack: true })}`,
     );
     return {
       statusCode: HttpStatus.INTERNAL_SERVER_ERROR,

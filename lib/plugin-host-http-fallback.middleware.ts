@@ -9,6 +9,7 @@ import { PluginHostBodyPipe } from './plugin-host-body.pipe.js';
 import {
   bodyParserErrorBody,
   knownErrorBody,
+  PluginHostExceptionFilter,
   TRANSPORT_MESSAGES,
   type PluginHostErrorBody,
 } from './plugin-host-exception.filter.js';
@@ -142,6 +143,7 @@ export class PluginHostHttpFallback implements OnModuleInit {
     private readonly config: ApplicationConfig,
     @Inject(PLUGIN_HOST_EXTRAS) private readonly extras: Required<PluginHostModuleExtras>,
     private readonly bodyPipe: PluginHostBodyPipe,
+    private readonly filter: PluginHostExceptionFilter,
   ) {}
 
   /**
@@ -275,12 +277,19 @@ export class PluginHostHttpFallback implements OnModuleInit {
     });
 
     // Nest installs both handlers after the modules' `onModuleInit`, through the adapter.
+    const filter = this.filter;
     const setErrorHandler = adapter.setErrorHandler.bind(adapter);
     adapter.setErrorHandler = (nest: FastifyErrorHandler, prefix?: string) =>
       setErrorHandler(
         function (this: unknown, error, request, reply) {
           restoreHeaders(request);
-          const body = parsingOf(request) !== null ? parseErrorBody(error, request) : undefined;
+          if (parsingOf(request) === null) return nest.call(this, error, request, reply);
+          // Past parsing, what reaches here from the module's routes is an app hook's error, or
+          // one from serialising the answer (a capability output JSON cannot hold): the latter
+          // gets the module's logged 500, as the exception filter gives it on Express.
+          const body =
+            parseErrorBody(error, request) ??
+            (error instanceof HttpException ? undefined : filter.unknownErrorBody(error));
           if (!body) return nest.call(this, error, request, reply);
           adapter.reply(reply, body, body.statusCode);
         } satisfies FastifyErrorHandler,

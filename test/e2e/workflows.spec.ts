@@ -405,6 +405,16 @@ describe('a capability that throws something other than an Error', () => {
     });
   });
 
+  it('answers 500 INTERNAL_ERROR for an output JSON cannot hold, on either platform', async () => {
+    const app = await boot();
+    const failed = await request(app.getHttpServer())
+      .post(`${API}/capabilities/boom.bigint/run`)
+      .send({});
+    expect(failed.status).toBe(500);
+    expect(failed.body).toMatchObject({ code: 'INTERNAL_ERROR' });
+    expect(failed.body.correlationId).toEqual(expect.any(String));
+  });
+
   it('answers 500 CAPABILITY_FAILED with a correlation id over REST', async () => {
     const app = await boot();
     const failed = await request(app.getHttpServer())

@@ -54,6 +54,12 @@ export class WorkflowSteps {
     });
   }
 
+  /** Answers a value JSON cannot hold. */
+  @Capability('boom.bigint')
+  bigint(): { big: bigint } {
+    return { big: 10n };
+  }
+
   /** Throws an Error, or with `{ odd: true }` a null-prototype object (no `toString` at all). */
   @Capability('boom.fail')
   fail(input?: { odd?: boolean }): never {
