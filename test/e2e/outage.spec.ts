@@ -163,8 +163,10 @@ describe('Redis unreachable when an instance boots', () => {
     await hostA.configure('mail', { missed: true });
     await proxy.start();
     await waitFor(() => hostB.configValue('mail', 'missed') === true, 10_000);
+    expect(hostB.get('mail').version).toBe(hostA.get('mail').version);
     // And live from now on.
     await hostA.disable('billing');
     await waitFor(() => !hostB.isEnabled('billing'), 5_000);
+    expect(hostB.isEnabled('billing')).toBe(false);
   }, 20_000);
 });
