@@ -329,6 +329,7 @@ export class PluginWorkflowService implements OnApplicationBootstrap, OnApplicat
     const step = active.run.definition.steps[i];
     const record = active.run.steps[i];
     if (record.status === 'succeeded' || record.status === 'skipped') return true;
+    if (record.status === 'failed') return this.afterFailure(active, step, i, record.error);
     if (step.when && !evaluateCondition(step.when, active.run.state)) {
       await this.write(active, (r) =>
         withStep(r, i, { status: 'skipped', finishedAt: iso() }, i + 1),
@@ -358,15 +359,30 @@ export class PluginWorkflowService implements OnApplicationBootstrap, OnApplicat
       withStep(r, i, { status: 'failed', error: result.error, finishedAt: iso() }),
     );
     this.emit('workflow.step.failed', { run: active.run, step: step.id, error: result.error });
+    return this.afterFailure(active, step, i, result.error);
+  }
+
+  /**
+   * What follows a failed step: the next step (`onError: 'continue'`), or compensation and the end
+   * of the run. Also where a run resumes whose owner stopped after recording the failure (while
+   * compensating, say): the failed step never runs again, and steps already compensated are not
+   * compensated twice.
+   */
+  private async afterFailure(
+    active: ActiveRun,
+    step: WorkflowStep,
+    i: number,
+    error: WorkflowError = { code: 'CAPABILITY_FAILED', message: 'failed' },
+  ): Promise<boolean> {
     if (step.onError === 'continue') {
       await this.write(active, (r) =>
         withState({ ...r, currentStep: i + 1 }, step.id, {
-          error: result.error as unknown as JsonObject,
+          error: error as unknown as JsonObject,
         }),
       );
       return true;
     }
-    await this.fail(active, i, { ...result.error, step: step.id });
+    await this.fail(active, i, { ...error, step: step.id });
     return false;
   }
 

@@ -389,6 +389,36 @@ describe('workflow runs survive a restart', () => {
     // The run kept the definition it started with.
     expect(run.steps.map((s) => s.id)).toEqual(['create', 'wait', 'welcome']);
   });
+  it('finishes the compensation of a run whose owner stopped while compensating', async () => {
+    const options = {
+      database: db.options,
+      host: { workflowStaleMs: 60_000, workflowHeartbeatMs: 50 },
+    };
+    const first = await boot(options);
+    define(first.get(PluginHostService), {
+      name: 'undoing',
+      steps: [
+        {
+          id: 'create',
+          capability: 'crm.create',
+          with: { email: 'undo@run.x' },
+          compensate: { capability: 'slowwf.wait', with: { ms: 300 } },
+        },
+        // Fails once, then would succeed: a re-run would wrongly finish the run.
+        { id: 'charge', capability: 'flaky.call', with: { key: 'undo', failTimes: 1 } },
+      ],
+    });
+    const pending = await first.get(PluginHostService).runWorkflow('undoing', {}, { wait: false });
+    await waitFor(() => effects.slowStarted === 1); // compensating 'create'
+    await first.close(); // hands the run over at once
+    apps.splice(apps.indexOf(first), 1);
+
+    const second = await boot(options);
+    const run = await second.get(PluginHostService).workflows.waitFor(pending.id, 10_000);
+    expect(run.status).toBe('compensated');
+    expect(run.steps.map((s) => s.status)).toEqual(['compensated', 'failed']);
+    expect(effects.flaky.get('undo')).toBe(1); // the failed step did not run again
+  });
 });
 
 describe('a capability that throws something other than an Error', () => {
