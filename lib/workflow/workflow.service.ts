@@ -443,8 +443,15 @@ export class PluginWorkflowService implements OnApplicationBootstrap, OnApplicat
    */
   private async process(job: StepJob): Promise<void> {
     const run = await this.store.getRun(job.runId);
-    if (!run || TERMINAL.has(run.status) || run.currentStep > job.step) return;
+    if (!run || TERMINAL.has(run.status)) return;
     const active: ActiveRun = { run, queue: Promise.resolve(), done: Promise.resolve(run) };
+    if (run.currentStep > job.step) {
+      // This step was committed, but the instance that ran it may have stopped before queuing
+      // what follows (queuing a job that exists already does nothing).
+      if (run.currentStep >= run.definition.steps.length) await this.complete(active);
+      else await this.enqueue(run.id, run.currentStep);
+      return;
+    }
     if (run.status === 'pending') await this.write(active, (r) => ({ ...r, status: 'running' }));
     const steps = run.definition.steps;
     if (active.run.currentStep < steps.length && !(await this.step(active, active.run.currentStep)))
@@ -552,8 +559,18 @@ export class PluginWorkflowService implements OnApplicationBootstrap, OnApplicat
       return;
     }
     for (const run of abandoned) {
-      // Queued runs are recovered by BullMQ's stalled-job check, not by heartbeats.
-      if (this.active.has(run.id) || run.owner === QUEUE_OWNER) continue;
+      if (this.active.has(run.id)) continue;
+      if (run.owner === QUEUE_OWNER) {
+        // BullMQ hands a stalled job to another worker; what it cannot know of is a job never
+        // queued (an instance stopped between committing a step, or creating the run, and queuing
+        // the next job). Queuing the current step again does nothing if its job exists.
+        if (this.queue) {
+          await this.enqueue(run.id, run.currentStep).catch((error: Error) =>
+            this.logger.warn(`Could not requeue workflow run ${run.id}: ${error.message}`),
+          );
+        }
+        continue;
+      }
       const claimed: WorkflowRun = {
         ...run,
         owner: this.host.instanceId,

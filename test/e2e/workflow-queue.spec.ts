@@ -77,4 +77,41 @@ describe('workflows on the BullMQ executor (real Redis)', () => {
       await second.close();
     }
   }, 60_000);
+
+  it('finishes a run whose instance stopped between committing a step and queuing the next', async () => {
+    const app = await createTestApp({
+      database: db.options,
+      providers: [...DEFAULT_PROVIDERS, WorkflowSteps],
+      host: {
+        workflows: [LONG],
+        workflowQueue: { ...queue, name: `nph-${randomUUID()}` },
+        syncIntervalMs: 0,
+        workflowStaleMs: 300,
+        workflowRecoveryMs: 100,
+      },
+    });
+    try {
+      const engine = app.get(PluginWorkflowService) as unknown as {
+        enqueue(runId: string, step: number): Promise<unknown>;
+      };
+      const enqueue = engine.enqueue.bind(engine);
+      // The job for step 2 is never queued, as if the instance died right after step 1 committed.
+      let dropped = false;
+      engine.enqueue = (runId, step) => {
+        if (step === 1 && !dropped) {
+          dropped = true;
+          return Promise.resolve();
+        }
+        return enqueue(runId, step);
+      };
+      const pending = await app.get(PluginHostService).runWorkflow('long', {}, { wait: false });
+      const run = await app.get(PluginWorkflowService).waitFor(pending.id, 15_000);
+      expect(dropped).toBe(true);
+      expect(run.status).toBe('succeeded');
+      expect(effects.created).toEqual(['queued@run.x']); // step 1 did not run again
+      expect(effects.welcomed).toEqual(['u-1->queued@run.x']);
+    } finally {
+      await app.close();
+    }
+  }, 30_000);
 });
