@@ -126,6 +126,14 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
   private readonly logger = new Logger('PluginHost');
   private readonly plugins = new Map<string, Plugin>();
   private sortedCache: readonly Plugin[] | null = null;
+  /**
+   * A full reload reads a snapshot of the table that notices applied meanwhile may be newer than:
+   * every change to memory gets the next number, kept per slug while a reload runs that started
+   * before it, so the reload leaves those slugs alone.
+   */
+  private changeCount = 0;
+  private readonly changedAt = new Map<string, number>();
+  private readonly reloadsFrom = new Set<number>();
   private navFingerprintCache: { of: readonly Plugin[]; value: string } | null = null;
   private emitter: Emitter | undefined;
   private telemetry: PluginHostTelemetry | undefined;
@@ -1089,14 +1097,24 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
 
   /** Re-reads every record, applying each difference as a remote change. */
   private async reloadAll(): Promise<void> {
-    const all = await this.storeCall(() => this.store.all());
-    const seen = new Set<string>();
-    for (const plugin of all) {
-      seen.add(plugin.slug);
-      this.absorb(plugin.slug, this.fromStore(plugin), 'unknown', true);
-    }
-    for (const slug of this.plugins.keys()) {
-      if (!seen.has(slug)) this.absorb(slug, null, 'unknown', true);
+    const from = this.changeCount;
+    this.reloadsFrom.add(from);
+    try {
+      const all = await this.storeCall(() => this.store.all());
+      const newer = (slug: string) => (this.changedAt.get(slug) ?? 0) > from;
+      const seen = new Set<string>();
+      for (const plugin of all) {
+        seen.add(plugin.slug);
+        if (!newer(plugin.slug)) this.absorb(plugin.slug, this.fromStore(plugin), 'unknown', true);
+      }
+      for (const slug of this.plugins.keys()) {
+        if (!seen.has(slug) && !newer(slug)) this.absorb(slug, null, 'unknown', true);
+      }
+    } finally {
+      this.reloadsFrom.delete(from);
+      // Numbers no running reload needs any more.
+      const oldest = Math.min(...this.reloadsFrom);
+      for (const [slug, at] of this.changedAt) if (at <= oldest) this.changedAt.delete(slug);
     }
   }
 
@@ -1156,10 +1174,17 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
     if (known && known.version > plugin.version && !registeredAgain) return;
     this.plugins.set(plugin.slug, snapshot(plugin));
     this.sortedCache = null;
+    this.noteChange(plugin.slug);
   }
 
   private forget(slug: string): void {
     if (this.plugins.delete(slug)) this.sortedCache = null;
+    this.noteChange(slug);
+  }
+
+  private noteChange(slug: string): void {
+    this.changeCount++;
+    if (this.reloadsFrom.size > 0) this.changedAt.set(slug, this.changeCount);
   }
 
   /** After a local commit: emit the event here, then tell the other instances. */

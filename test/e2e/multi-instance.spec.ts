@@ -203,3 +203,56 @@ describe('PostgreSQL listener reconnect', () => {
     }
   });
 });
+
+describe('a full resync racing notices (PostgreSQL LISTEN/NOTIFY)', () => {
+  let db: TestDatabase;
+  let a: INestApplication;
+  let b: INestApplication;
+  beforeAll(async () => {
+    db = await createPostgresDatabase();
+    const host = {
+      syncIntervalMs: 0,
+      syncChannel: `nph_${Math.random().toString(36).slice(2, 10)}`,
+    };
+    a = await createTestApp({ database: db.options, host });
+    b = await createTestApp({ database: db.options, host });
+  });
+  afterAll(async () => {
+    await Promise.all([a?.close(), b?.close()]);
+    await db?.drop();
+  });
+
+  it('keeps what notices applied while the snapshot was on its way', async () => {
+    const hostA = a.get(PluginHostService);
+    const hostB = b.get(PluginHostService);
+    await hostA.register({ slug: 'doomed' });
+    await waitFor(() => hostB.find('doomed') !== undefined);
+    // B's full read of the table is slow to arrive (a big table, a slow link).
+    const store = b.get<PluginStore>(PLUGIN_STORE);
+    const all = store.all.bind(store);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let read = false;
+    store.all = async () => {
+      const rows = await all();
+      read = true;
+      await held;
+      return rows;
+    };
+    try {
+      const resync = hostB.refresh();
+      await waitFor(() => read); // the snapshot is taken, not yet applied
+      await hostA.register({ slug: 'newcomer' });
+      await hostA.remove('doomed');
+      await waitFor(() => hostB.find('newcomer') !== undefined && !hostB.find('doomed'));
+      release();
+      await resync;
+    } finally {
+      store.all = all;
+    }
+    expect({ newcomer: !!hostB.find('newcomer'), doomed: !!hostB.find('doomed') }).toEqual({
+      newcomer: true,
+      doomed: false,
+    });
+  });
+});
