@@ -81,6 +81,7 @@ export function assertWorkflowDefinition(
       checkTemplates(JSON.stringify(step.with ?? {}), seen, `${at}.with`, add, false);
       if (step.retry !== undefined) {
         const r = step.retry;
+        unknownKeys(r, RETRY_KEYS, `${at}.retry`, add);
         if (
           !isPlainObject(r) ||
           !Number.isInteger(r.attempts) ||
@@ -117,6 +118,9 @@ export function assertWorkflowDefinition(
       }
       if (step.compensate !== undefined) {
         const c = step.compensate;
+        unknownKeys(c, COMPENSATE_KEYS, `${at}.compensate`, add);
+        if (isPlainObject(c) && c.with !== undefined && !isPlainObject(c.with))
+          add(`${at}.compensate.with`, `${at}.compensate.with must be an object`);
         if (!isPlainObject(c) || !isCapabilitySlug(c.capability))
           add(
             `${at}.compensate.capability`,
@@ -166,10 +170,35 @@ function checkTemplates(
   }
 }
 
+/** Keys a retry policy, a compensation and each form of condition may have. */
+const RETRY_KEYS = new Set(['attempts', 'backoffMs', 'factor']);
+const COMPENSATE_KEYS = new Set(['capability', 'with']);
+const CONDITION_FORMS = [
+  ['all'],
+  ['any'],
+  ['not'],
+  ['path', 'equals'],
+  ['path', 'notEquals'],
+  ['path', 'exists'],
+];
+
+/** Records each key of `value` (when it is an object) that `allowed` does not hold. */
+function unknownKeys(value: unknown, allowed: ReadonlySet<string>, at: string, add: Add): void {
+  if (!isPlainObject(value)) return;
+  for (const key of Object.keys(value))
+    if (!allowed.has(key)) add(`${at}.${key}`, `${at}.${key} should not exist`);
+}
+
 function checkCondition(condition: unknown, at: string, earlier: Set<string>, add: Add): void {
   const c = condition as WorkflowCondition;
+  const keys = isPlainObject(c) ? Object.keys(c).sort().join() : '';
+  const form = CONDITION_FORMS.some((formKeys) => [...formKeys].sort().join() === keys);
   if (!isPlainObject(c)) {
     add(at, `${at} must be a condition object`);
+  } else if (!form) {
+    add(at, `${at} must be { path, equals | notEquals | exists }, { all }, { any } or { not }`);
+  } else if ('exists' in c && typeof c.exists !== 'boolean') {
+    add(`${at}.exists`, `${at}.exists must be true or false`);
   } else if ('all' in c || 'any' in c) {
     const list = 'all' in c ? c.all : (c as { any: unknown }).any;
     if (!Array.isArray(list) || list.length === 0) add(at, `${at} needs a non-empty list`);

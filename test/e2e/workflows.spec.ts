@@ -256,6 +256,41 @@ describe('workflows over REST', () => {
     expect((await http().get(`${API}/workflows/located`)).status).toBe(404);
   });
 
+  it('refuses the mistakes a definition could hide (typos, stray keys, wrong types)', async () => {
+    const invalid = await http()
+      .put(`${API}/workflows/hidden`)
+      .send({
+        steps: [
+          { id: 'a', capability: 'greet.welcome', retry: { attempts: 2, backofMs: 5 } },
+          { id: 'b', capability: 'greet.welcome', when: { path: 'input.x', exists: 'yes' } },
+          {
+            id: 'c',
+            capability: 'greet.welcome',
+            compensate: { capability: 'crm.delete', nope: 1 },
+          },
+          {
+            id: 'd',
+            capability: 'greet.welcome',
+            compensate: { capability: 'crm.delete', with: 'x' },
+          },
+          {
+            id: 'e',
+            capability: 'greet.welcome',
+            when: { all: [{ path: 'input.x', equals: 1 }], path: 'zzz' },
+          },
+        ],
+      });
+    expect(invalid.status).toBe(400);
+    expect(invalid.body.details.map((d: { path: string }) => d.path)).toEqual([
+      'definition.steps[0].retry.backofMs',
+      'definition.steps[1].when.exists',
+      'definition.steps[2].compensate.nope',
+      'definition.steps[3].compensate.with',
+      'definition.steps[4].when',
+    ]);
+    expect((await http().get(`${API}/workflows/hidden`)).status).toBe(404);
+  });
+
   it('refuses a description no store keeps as sent (NUL, unpaired surrogate)', async () => {
     for (const description of ['a\u0000b', 'x\udc00']) {
       const invalid = await http()
