@@ -1,4 +1,10 @@
-import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type BeforeApplicationShutdown,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
 import { PLUGIN_STORE } from '../plugin-host.constants.js';
 import { PLUGIN_HOST_RESOLVED_OPTIONS } from '../plugin-host.module-definition.js';
 import type { ResolvedPluginHostOptions } from '../interfaces/plugin-host-options.interface.js';
@@ -17,6 +23,9 @@ export interface PluginSyncTarget {
   resync(): Promise<void>;
 }
 
+/** Longest wait at shutdown for notices and resyncs under way. */
+const SHUTDOWN_WAIT_MS = 2_000;
+
 /**
  * Keeps instances that share a store in step: pushes this instance's commits through every transport
  * (PostgreSQL NOTIFY when the store is on PostgreSQL, Redis when configured) and applies the others'.
@@ -24,7 +33,7 @@ export interface PluginSyncTarget {
  * only when it moved, so a lost notice costs at most one interval.
  */
 @Injectable()
-export class PluginSyncService implements OnApplicationShutdown {
+export class PluginSyncService implements BeforeApplicationShutdown, OnApplicationShutdown {
   private readonly logger = new Logger('PluginHost');
   private transports: PluginSyncTransport[] = [];
   private timer: NodeJS.Timeout | undefined;
@@ -34,6 +43,9 @@ export class PluginSyncService implements OnApplicationShutdown {
   private target: PluginSyncTarget | undefined;
   private confirmedAt = Date.now();
   private readonly extraFingerprints: Array<() => Promise<string>> = [];
+  /** Notices, resyncs and polls under way: shutdown waits for them before the store closes. */
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private stopping = false;
 
   constructor(
     @Inject(PLUGIN_STORE) private readonly store: PluginStore,
@@ -91,7 +103,7 @@ export class PluginSyncService implements OnApplicationShutdown {
     }
     if (options.syncIntervalMs > 0 && store.fingerprint !== undefined) {
       this.fingerprint = undefined;
-      this.timer = setInterval(() => void this.poll(), options.syncIntervalMs);
+      this.timer = setInterval(() => this.track(this.poll()), options.syncIntervalMs);
       this.timer.unref();
     }
   }
@@ -110,33 +122,59 @@ export class PluginSyncService implements OnApplicationShutdown {
     );
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  /**
+   * Stops listening and waits for the work already under way, before the data source closes (in
+   * the modules' `onApplicationShutdown`): a notice applied meanwhile would fail on a closed store.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
+    this.stopping = true;
     clearInterval(this.timer);
     this.timer = undefined;
     const transports = this.transports;
     this.transports = [];
     await Promise.all(transports.map((t) => t.stop().catch(() => undefined)));
+    // Bounded: a store that stopped answering must not hold the app's shutdown.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled(this.inFlight),
+      new Promise((resolve) => (timer = setTimeout(resolve, SHUTDOWN_WAIT_MS).unref())),
+    ]);
+    clearTimeout(timer);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.beforeApplicationShutdown();
+  }
+
+  private track(work: Promise<unknown>): void {
+    this.inFlight.add(work);
+    void work.finally(() => this.inFlight.delete(work));
   }
 
   private receive(notice: PluginChangeNotice): void {
     const target = this.target;
-    if (!target || notice.instance === target.instanceId) return;
-    target.applyNotice(notice).then(
-      () => this.confirm(),
-      (error: Error) => {
-        this.logger.warn(
-          `Could not apply a change from instance ${notice.instance}: ${error.message}`,
-        );
-      },
+    if (!target || this.stopping || notice.instance === target.instanceId) return;
+    this.track(
+      target.applyNotice(notice).then(
+        () => this.confirm(),
+        (error: Error) => {
+          this.logger.warn(
+            `Could not apply a change from instance ${notice.instance}: ${error.message}`,
+          );
+        },
+      ),
     );
   }
 
   private resync(reason: string): void {
-    this.target?.resync().then(
-      () => this.confirm(),
-      (error: Error) => {
-        this.logger.warn(`Resync after ${reason} failed: ${error.message}; polling will retry.`);
-      },
+    if (!this.target || this.stopping) return;
+    this.track(
+      this.target.resync().then(
+        () => this.confirm(),
+        (error: Error) => {
+          this.logger.warn(`Resync after ${reason} failed: ${error.message}; polling will retry.`);
+        },
+      ),
     );
   }
 

@@ -1,7 +1,7 @@
-import type { INestApplication } from '@nestjs/common';
+import { Logger, type INestApplication } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import { Client } from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   PLUGIN_STORE,
   PluginHostService,
@@ -254,5 +254,56 @@ describe('a full resync racing notices (PostgreSQL LISTEN/NOTIFY)', () => {
       newcomer: true,
       doomed: false,
     });
+  });
+});
+
+describe('closing an instance while it applies notices (PostgreSQL LISTEN/NOTIFY)', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createPostgresDatabase();
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  it('lets the work under way finish before the store closes: no store errors', async () => {
+    const host = {
+      syncIntervalMs: 0,
+      syncChannel: `nph_${Math.random().toString(36).slice(2, 10)}`,
+    };
+    const a = await createTestApp({ database: db.options, host });
+    const b = await createTestApp({ database: db.options, host });
+    const logged: string[] = [];
+    const record = (message: unknown) => void logged.push(String(message));
+    const error = vi.spyOn(Logger.prototype, 'error').mockImplementation(record);
+    const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(record);
+    try {
+      // B's read of the record a notice names is slow: it is still under way when B closes.
+      const store = b.get<PluginStore>(PLUGIN_STORE);
+      const get = store.get.bind(store);
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      let reading = false;
+      store.get = async (slug) => {
+        reading = true;
+        await gate;
+        return get(slug);
+      };
+      await a.get(PluginHostService).configure('mail', { n: 1 });
+      await waitFor(() => reading);
+      const closing = b.close();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      release();
+      await closing;
+      // Whatever the held read ends in is reported by now.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    } finally {
+      error.mockRestore();
+      warn.mockRestore();
+      await a.close();
+    }
+    expect(logged.filter((line) => /store operation failed|Could not apply/.test(line))).toEqual(
+      [],
+    );
   });
 });
