@@ -101,8 +101,9 @@ export class PostgresNotifyTransport implements PluginSyncTransport {
       await client.query(`LISTEN "${this.channel.replace(/"/g, '""')}"`);
     } catch (error) {
       if (this.stopped) return discard(client);
-      if (!resync) throw error;
       fail(error as Error);
+      // At boot the caller logs the failure; the listener keeps retrying meanwhile.
+      if (!resync) throw error;
       return;
     }
     // Stopped while connecting: `stop()` could not see this client.
