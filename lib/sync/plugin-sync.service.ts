@@ -123,16 +123,15 @@ export class PluginSyncService implements BeforeApplicationShutdown, OnApplicati
   }
 
   /**
-   * Stops listening and waits for the work already under way, before the data source closes (in
-   * the modules' `onApplicationShutdown`): a notice applied meanwhile would fail on a closed store.
+   * Stops taking in other instances' changes and waits (bounded) for the work already under way,
+   * before the data source closes (in the modules' `onApplicationShutdown`): a notice applied
+   * meanwhile would fail on a closed store. The transports stay up until then, so a request still
+   * finishing while the HTTP server closes (after this hook) announces its commit.
    */
   async beforeApplicationShutdown(): Promise<void> {
     this.stopping = true;
     clearInterval(this.timer);
     this.timer = undefined;
-    const transports = this.transports;
-    this.transports = [];
-    await Promise.all(transports.map((t) => t.stop().catch(() => undefined)));
     // Bounded: a store that stopped answering must not hold the app's shutdown.
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
@@ -143,7 +142,12 @@ export class PluginSyncService implements BeforeApplicationShutdown, OnApplicati
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await this.beforeApplicationShutdown();
+    this.stopping = true;
+    clearInterval(this.timer);
+    this.timer = undefined;
+    const transports = this.transports;
+    this.transports = [];
+    await Promise.all(transports.map((t) => t.stop().catch(() => undefined)));
   }
 
   private track(work: Promise<unknown>): void {

@@ -266,6 +266,46 @@ describe('closing an instance while it applies notices (PostgreSQL LISTEN/NOTIFY
     await db?.drop();
   });
 
+  it('announces a commit a request finishes while the app closes', async () => {
+    const host = {
+      syncIntervalMs: 0,
+      syncChannel: `nph_${Math.random().toString(36).slice(2, 10)}`,
+    };
+    const a: INestApplication = await createTestApp({ database: db.options, host });
+    const b: INestApplication = await createTestApp({ database: db.options, host });
+    try {
+      await a.listen(0, '127.0.0.1');
+      const url = await a.getUrl();
+      const store = a.get<PluginStore>(PLUGIN_STORE);
+      const write = store.write.bind(store);
+      let writing = false;
+      store.write = (async (...args: Parameters<typeof write>) => {
+        writing = true;
+        await new Promise((r) => setTimeout(r, 400)); // a slow commit
+        return write(...args);
+      }) as typeof store.write;
+      const response = fetch(
+        `${url.replace('[::1]', '127.0.0.1')}/api/plugin-host/plugins/mail/toggle`,
+        {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', connection: 'close' },
+          body: JSON.stringify({ enabled: false }),
+        },
+      );
+      await waitFor(() => writing);
+      const closing = a.close(); // graceful: the HTTP server waits for the request
+      const res = await response;
+      expect(res.status).toBe(200);
+      await closing;
+      await waitFor(() => !b.get(PluginHostService).isEnabled('mail'), 3_000).catch(
+        () => undefined,
+      );
+      expect(b.get(PluginHostService).isEnabled('mail')).toBe(false);
+    } finally {
+      await b.close();
+    }
+  });
+
   it('lets the work under way finish before the store closes: no store errors', async () => {
     const host = {
       syncIntervalMs: 0,
