@@ -1,4 +1,5 @@
 import { callStore } from './store-call.util.js';
+import { describeThrown } from './thrown.util.js';
 import {
   Inject,
   Injectable,
@@ -133,7 +134,8 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
    */
   private changeCount = 0;
   private readonly changedAt = new Map<string, number>();
-  private readonly reloadsFrom = new Set<number>();
+  /** Where each running reload started (two may start at the same number). */
+  private readonly reloadsFrom: number[] = [];
   private navFingerprintCache: { of: readonly Plugin[]; value: string } | null = null;
   private emitter: Emitter | undefined;
   private telemetry: PluginHostTelemetry | undefined;
@@ -1098,20 +1100,32 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
   /** Re-reads every record, applying each difference as a remote change. */
   private async reloadAll(): Promise<void> {
     const from = this.changeCount;
-    this.reloadsFrom.add(from);
+    this.reloadsFrom.push(from);
     try {
       const all = await this.storeCall(() => this.store.all());
-      const newer = (slug: string) => (this.changedAt.get(slug) ?? 0) > from;
+      // Changed in memory since the snapshot was asked for: the snapshot may be older.
+      const touched = (slug: string) => (this.changedAt.get(slug) ?? 0) > from;
       const seen = new Set<string>();
       for (const plugin of all) {
         seen.add(plugin.slug);
-        if (!newer(plugin.slug)) this.absorb(plugin.slug, this.fromStore(plugin), 'unknown', true);
+        const fresh = this.fromStore(plugin)!;
+        const known = this.plugins.get(plugin.slug);
+        // A touched slug takes only a later version of the same record: never one removed since
+        // (memory lacks it), nor an older record of a slug registered again since.
+        if (
+          touched(plugin.slug) &&
+          !(known && sameRecord(known, fresh) && fresh.version > known.version)
+        ) {
+          continue;
+        }
+        this.absorb(plugin.slug, fresh, 'unknown', true);
       }
       for (const slug of this.plugins.keys()) {
-        if (!seen.has(slug) && !newer(slug)) this.absorb(slug, null, 'unknown', true);
+        // Registered since the snapshot was asked for, if touched.
+        if (!seen.has(slug) && !touched(slug)) this.absorb(slug, null, 'unknown', true);
       }
     } finally {
-      this.reloadsFrom.delete(from);
+      this.reloadsFrom.splice(this.reloadsFrom.indexOf(from), 1);
       // Numbers no running reload needs any more.
       const oldest = Math.min(...this.reloadsFrom);
       for (const [slug, at] of this.changedAt) if (at <= oldest) this.changedAt.delete(slug);
@@ -1184,7 +1198,7 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
 
   private noteChange(slug: string): void {
     this.changeCount++;
-    if (this.reloadsFrom.size > 0) this.changedAt.set(slug, this.changeCount);
+    if (this.reloadsFrom.length > 0) this.changedAt.set(slug, this.changeCount);
   }
 
   /** After a local commit: emit the event here, then tell the other instances. */
@@ -1248,14 +1262,16 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
       this.emitter?.emit(`${PLUGIN_HOST_EVENT_PREFIX}.${name}`, payload);
     } catch (error) {
       // A listener's failure must not turn a committed change into an error for the caller.
-      this.logger.error(`A listener of ${PLUGIN_HOST_EVENT_PREFIX}.${name} threw: ${error}`);
+      this.logger.error(
+        `A listener of ${PLUGIN_HOST_EVENT_PREFIX}.${name} threw: ${describeThrown(error)}`,
+      );
     }
     if (this.listeners.size === 0 || !('origin' in payload)) return;
     for (const listener of this.listeners) {
       try {
         listener(payload);
       } catch (error) {
-        this.logger.error(`A plugin change listener threw: ${error}`);
+        this.logger.error(`A plugin change listener threw: ${describeThrown(error)}`);
       }
     }
   }
@@ -1508,8 +1524,10 @@ function actionFor(before: Plugin, after: Plugin): PluginChangeEvent['action'] {
  * registered again (its version started over at 1) while this instance missed the removal.
  */
 function registeredAgain(known: Plugin, stored: Plugin): boolean {
-  return (
-    stored.version < known.version &&
-    new Date(stored.createdAt).getTime() !== new Date(known.createdAt).getTime()
-  );
+  return stored.version < known.version && !sameRecord(known, stored);
+}
+
+/** Whether two records of a slug are the same registration (not removed and registered again). */
+function sameRecord(a: Plugin, b: Plugin): boolean {
+  return new Date(a.createdAt).getTime() === new Date(b.createdAt).getTime();
 }
