@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
 import { callStore } from '../store-call.util.js';
 import {
@@ -93,6 +94,8 @@ export class PluginWorkflowService implements OnApplicationBootstrap, OnApplicat
     private readonly moduleRef: ModuleRef,
   ) {
     host.attachWorkflows(this);
+    // One listener per run waiting out a backoff: any number may wait at once.
+    setMaxListeners(0, this.shutdown.signal);
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -429,6 +432,16 @@ export class PluginWorkflowService implements OnApplicationBootstrap, OnApplicat
     );
   }
 
+  /**
+   * Queues a stale run's current step again: a job that failed (its step's commit hit a store
+   * error, say) is retried, a missing one added; one waiting or running is left alone.
+   */
+  private async requeue(runId: string, step: number): Promise<void> {
+    const job = await this.queue!.getJob(`${runId}-${step}`);
+    if (!job) await this.enqueue(runId, step);
+    else if (await job.isFailed()) await job.retry();
+  }
+
   private enqueue(runId: string, step: number): Promise<unknown> {
     return this.queue!.add('step', { runId, step } satisfies StepJob, {
       jobId: `${runId}-${step}`,
@@ -493,7 +506,8 @@ export class PluginWorkflowService implements OnApplicationBootstrap, OnApplicat
   /** Compensates completed steps in reverse order, then records the run as failed or compensated. */
   private async fail(active: ActiveRun, failedAt: number, error: WorkflowError): Promise<void> {
     const steps = active.run.definition.steps;
-    let compensated = 0;
+    // Counting those compensated before a takeover (see `afterFailure`).
+    let compensated = active.run.steps.filter((record) => record.status === 'compensated').length;
     let failedCompensations = 0;
     for (let j = failedAt - 1; j >= 0; j--) {
       const step = steps[j];
@@ -565,7 +579,7 @@ export class PluginWorkflowService implements OnApplicationBootstrap, OnApplicat
         // queued (an instance stopped between committing a step, or creating the run, and queuing
         // the next job). Queuing the current step again does nothing if its job exists.
         if (this.queue) {
-          await this.enqueue(run.id, run.currentStep).catch((error: Error) =>
+          await this.requeue(run.id, run.currentStep).catch((error: Error) =>
             this.logger.warn(`Could not requeue workflow run ${run.id}: ${error.message}`),
           );
         }
@@ -613,7 +627,9 @@ export class PluginWorkflowService implements OnApplicationBootstrap, OnApplicat
     try {
       this.emitter?.emit(`${PLUGIN_HOST_EVENT_PREFIX}.${name}`, payload);
     } catch (error) {
-      this.logger.error(`A listener of ${PLUGIN_HOST_EVENT_PREFIX}.${name} threw: ${error}`);
+      this.logger.error(
+        `A listener of ${PLUGIN_HOST_EVENT_PREFIX}.${name} threw: ${describeThrown(error)}`,
+      );
     }
   }
 }
@@ -629,6 +645,7 @@ interface StepJob {
 
 interface QueueLike {
   add(name: string, data: StepJob, options: object): Promise<unknown>;
+  getJob(id: string): Promise<{ isFailed(): Promise<boolean>; retry(): Promise<void> } | undefined>;
   close(): Promise<void>;
 }
 

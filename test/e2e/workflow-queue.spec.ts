@@ -4,6 +4,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   PluginHostService,
   PluginWorkflowService,
+  WORKFLOW_STORE,
   type WorkflowDefinition,
 } from '../../lib/index.js';
 import { createTestApp, DEFAULT_PROVIDERS } from '../src/app.factory.js';
@@ -114,4 +115,45 @@ describe('workflows on the BullMQ executor (real Redis)', () => {
       await app.close();
     }
   }, 30_000);
+
+  it('retries the job of a step whose commit hit a store error, through recovery', async () => {
+    const app = await createTestApp({
+      database: db.options,
+      providers: [...DEFAULT_PROVIDERS, WorkflowSteps],
+      host: {
+        workflows: [
+          {
+            name: 'two',
+            steps: [
+              { id: 'create', capability: 'crm.create', with: { email: 'q@x.y' } },
+              { id: 'welcome', capability: 'greet.welcome', with: { to: 'q', userId: 'u' } },
+            ],
+          },
+        ],
+        workflowQueue: { connection: REDIS, name: `nph-${randomUUID()}` },
+        syncIntervalMs: 0,
+        workflowStaleMs: 300,
+        workflowRecoveryMs: 100,
+      },
+    });
+    try {
+      const store = app.get<{ saveRun(...a: unknown[]): Promise<boolean> }>(WORKFLOW_STORE);
+      const save = store.saveRun.bind(store);
+      let blipped = false;
+      store.saveRun = async (...args: unknown[]) => {
+        const run = args[0] as { currentStep: number; status: string };
+        if (!blipped && run.currentStep === 1 && run.status === 'running') {
+          blipped = true;
+          throw new Error('Connection terminated unexpectedly'); // one store blip
+        }
+        return save(...args);
+      };
+      const pending = await app.get(PluginHostService).runWorkflow('two', {}, { wait: false });
+      const run = await app.get(PluginWorkflowService).waitFor(pending.id, 4_000);
+      expect(blipped).toBe(true);
+      expect(run.status).toBe('succeeded');
+    } finally {
+      await app.close();
+    }
+  }, 20_000);
 });

@@ -4,6 +4,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import {
   PluginHostService,
   PluginValidationError,
+  WORKFLOW_STORE,
   workflowCapability,
   type WorkflowDefinition,
   type WorkflowRun,
@@ -513,5 +514,91 @@ describe('shutdown', () => {
     // Past the backoff: a retry that shutdown did not stop would have run by now.
     await new Promise((resolve) => setTimeout(resolve, 700));
     expect(effects.flaky.get('shutdown')).toBe(1);
+  });
+});
+
+describe('a run taken over after all its compensations were done', () => {
+  it('ends compensated, as it would have without the stop', async () => {
+    const app = await boot({
+      host: { workflowRecoveryMs: 50, workflowStaleMs: 100, workflowHeartbeatMs: 30 },
+    });
+    const host = app.get(PluginHostService);
+    const definition = {
+      name: 'undo2',
+      steps: [
+        {
+          id: 'create',
+          capability: 'crm.create',
+          with: { email: 'x@y.z' },
+          compensate: { capability: 'crm.delete', with: { id: 'u-1' } },
+        },
+        { id: 'charge', capability: 'boom.fail' },
+      ],
+    };
+    host.defineWorkflow(definition);
+    const store = app.get<{ createRun(run: unknown): Promise<unknown> }>(WORKFLOW_STORE);
+    const old = new Date(Date.now() - 60_000);
+    const id = '00000000-0000-4000-8000-000000000001';
+    await store.createRun({
+      id,
+      workflow: 'undo2',
+      status: 'running',
+      input: {},
+      state: { input: {}, steps: { create: { output: { id: 'u-1' } } } },
+      currentStep: 1,
+      steps: [
+        { id: 'create', capability: 'crm.create', status: 'compensated', attempts: 1 },
+        {
+          id: 'charge',
+          capability: 'boom.fail',
+          status: 'failed',
+          attempts: 1,
+          error: { code: 'CAPABILITY_FAILED', message: 'boom' },
+        },
+      ],
+      error: null,
+      idempotencyKey: null,
+      definition,
+      owner: 'dead-instance',
+      heartbeatAt: old,
+      actor: 'system',
+      version: 5,
+      createdAt: old,
+      updatedAt: old,
+      finishedAt: null,
+    });
+    const run = await host.workflows.waitFor(id, 5_000);
+    expect(effects.deleted).toEqual([]); // not compensated twice
+    expect(run.status).toBe('compensated');
+  });
+});
+describe('many runs waiting out a retry backoff', () => {
+  it('prints no MaxListenersExceededWarning', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+    process.on('warning', onWarning);
+    try {
+      const app = await boot();
+      const host = app.get(PluginHostService);
+      host.defineWorkflow({
+        name: 'many',
+        steps: [
+          {
+            id: 'f',
+            capability: 'flaky.call',
+            with: { key: '{{input.key}}', failTimes: 1 },
+            retry: { attempts: 2, backoffMs: 200 },
+          },
+        ],
+      });
+      const runs = await Promise.all(
+        Array.from({ length: 12 }, (_, i) => host.runWorkflow('many', { key: `k${i}` })),
+      );
+      expect(runs.every((r) => r.status === 'succeeded')).toBe(true);
+      await new Promise((r) => setTimeout(r, 50));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings.filter((w) => /MaxListeners/.test(w))).toEqual([]);
   });
 });
