@@ -284,12 +284,13 @@ export class PluginHostHttpFallback implements OnModuleInit {
         function (this: unknown, error, request, reply) {
           restoreHeaders(request);
           if (parsingOf(request) === null) return nest.call(this, error, request, reply);
-          // Past parsing, what reaches here from the module's routes is an app hook's error, or
-          // one from serialising the answer (a capability output JSON cannot hold): the latter
-          // gets the module's logged 500, as the exception filter gives it on Express.
+          // Past parsing, what reaches here from the module's routes is an app hook's error (Nest
+          // answers it, with the app's filters), or one from serialising the answer (a capability
+          // output JSON cannot hold), which Fastify marks: that one gets the module's logged 500,
+          // as the exception filter gives it on Express.
           const body =
             parseErrorBody(error, request) ??
-            (error instanceof HttpException ? undefined : filter.unknownErrorBody(error));
+            (isSerializationError(error) ? filter.unknownErrorBody(error) : undefined);
           if (!body) return nest.call(this, error, request, reply);
           adapter.reply(reply, body, body.statusCode);
         } satisfies FastifyErrorHandler,
@@ -605,6 +606,11 @@ function bodyMethodsOf(fastify: object): (method: string) => boolean {
   const withBody = (methods as { bodywith?: unknown } | undefined)?.bodywith;
   if (withBody instanceof Set) return (method) => withBody.has(method);
   return (method) => method !== 'GET' && method !== 'HEAD' && method !== 'TRACE';
+}
+
+/** An error Fastify raised serialising a reply (it sets `serialization` on it). */
+function isSerializationError(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && 'serialization' in error;
 }
 
 function hooksOf<T>(hooks: RouteHooks<T>): T[] {

@@ -500,6 +500,29 @@ describe("Fastify: the module's hooks beside the app's", () => {
     }
   });
 
+  it("leaves an app hook's error with a status code to Nest, as before", async () => {
+    const app = await createTestApp({
+      ...SETUPS.fastify,
+      beforeInit: (created) =>
+        fastifyOf(created).addHook('preHandler', (_request, _reply, done) =>
+          // The shape of an `http-errors` error, which Nest answers with its status.
+          done(
+            Object.assign(new Error('denied by the app'), {
+              status: 403,
+              statusCode: 403,
+              expose: true,
+            }),
+          ),
+        ),
+    });
+    try {
+      const denied = await request(app.getHttpServer()).get(`${API}/plugins`);
+      expect([denied.status, denied.body.message]).toEqual([403, 'denied by the app']);
+    } finally {
+      await app.close();
+    }
+  });
+
   it("keeps a wrapper of the adapter's setNotFoundHandler set before init (an SPA fallback)", async () => {
     const app = await createTestApp({
       ...SETUPS.fastify,
