@@ -87,12 +87,12 @@ export class TogglePluginDto {
 /** Body of `PUT /nav/order`. */
 export class ReorderPluginsDto {
   /** Plugin slugs in the wanted navigation order. */
-  @IsArray()
-  @ArrayMaxSize(100_000)
-  @IsString({ each: true })
   @Matches(PLUGIN_SLUG_PATTERN, {
     each: true,
     message: 'each value in slugs must be a plugin slug',
   })
+  @IsString({ each: true })
+  @ArrayMaxSize(100_000)
+  @IsArray()
   slugs!: string[];
 }

@@ -305,6 +305,8 @@ describe.each(STORE_SETUPS)('REST errors on $name', ({ sqlite }) => {
         [{ labelAr: ['a'] }, /labelAr must be a string/],
         [{ kind: 7 }, /kind must be a string/],
       ];
+      const reorder = await http().put(`${BASE}/nav/order`).send({ slugs: 'mail' });
+      expect(reorder.body.message).toMatch(/slugs must be an array/);
       for (const [body, message] of cases) {
         const res = await http().patch(`${BASE}/plugins/mail`).send(body);
         expectError(res, 400, 'VALIDATION_FAILED');
