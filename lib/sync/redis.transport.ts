@@ -75,7 +75,10 @@ export class RedisTransport implements PluginSyncTransport {
             this.logger.log('Redis sync subscriber connected; resyncing.');
             onResync();
           },
-          (error: Error) => this.logger.warn(`Redis sync could not subscribe: ${error.message}`),
+          (error: Error) => {
+            subscribed = false; // the next 'ready' tries again
+            this.logger.warn(`Redis sync could not subscribe: ${error.message}`);
+          },
         );
       } else if (subscribed) {
         this.logger.log('Redis sync subscriber reconnected; resyncing.');
