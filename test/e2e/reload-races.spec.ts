@@ -19,55 +19,56 @@ afterEach(async () => {
   await Promise.all(apps.splice(0).map((app) => app.close()));
 });
 
+/**
+ * Holds the next `times` results of `store.all()` (the snapshot is read, not handed over) until
+ * `release()`; `taken()` tells whether one was read. `restore()` puts the store back.
+ */
+function holdSnapshots(store: PluginStore, times = Number.POSITIVE_INFINITY) {
+  const all = store.all.bind(store);
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  let held = 0;
+  store.all = async () => {
+    const rows = await all();
+    if (held++ < times) await gate;
+    return rows;
+  };
+  return { release, taken: () => held > 0, restore: () => (store.all = all) };
+}
+
 describe('two reloads at once', () => {
   it('keeps a plugin registered while the older reload is on its way', async () => {
     const app = await boot();
     const host = app.get(PluginHostService);
     const store = app.get<PluginStore>(PLUGIN_STORE);
-    const all = store.all.bind(store);
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    let first = true;
-    store.all = async () => {
-      const rows = await all();
-      if (first) {
-        first = false;
-        await gate;
-      }
-      return rows;
-    };
+    const snapshots = holdSnapshots(store, 1);
     const slow = host.refresh(); // snapshot without 'newcomer', held
     await host.refresh(); // same start number, finishes first
     await host.register({ slug: 'newcomer' });
-    release();
+    snapshots.release();
     await slow;
-    store.all = all;
+    snapshots.restore();
     expect(await store.get('newcomer')).not.toBeNull();
     expect(host.find('newcomer')).toBeDefined();
   });
 });
+
 describe('a reload with a change made meanwhile', () => {
   it('keeps a plugin registered while the reload is on its way', async () => {
     const app = await boot();
     const host = app.get(PluginHostService);
     const store = app.get<PluginStore>(PLUGIN_STORE);
-    const all = store.all.bind(store);
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    store.all = async () => {
-      const rows = await all();
-      await gate;
-      return rows;
-    };
+    const snapshots = holdSnapshots(store);
     const slow = host.refresh();
-    await new Promise((r) => setTimeout(r, 20));
+    await waitFor(snapshots.taken);
     await host.register({ slug: 'newcomer' });
-    release();
+    snapshots.release();
     await slow;
-    store.all = all;
+    snapshots.restore();
     expect(host.find('newcomer')).toBeDefined();
   });
 });
+
 describe('a notice read in flight when a reload starts', () => {
   it('does not keep the older record the resync snapshot has a newer one of', async () => {
     const app = await boot();
@@ -94,24 +95,15 @@ describe('a notice read in flight when a reload starts', () => {
     await waitFor(() => reading);
     // v3, whose notice this instance missed (hence the resync)
     await store.upsert({ ...base, config: { n: 3 }, version: 3 });
-    const all = store.all.bind(store);
-    let releaseAll!: () => void;
-    const allGate = new Promise<void>((r) => (releaseAll = r));
-    let snapshot = false;
-    store.all = async () => {
-      const rows = await all();
-      snapshot = true;
-      await allGate;
-      return rows;
-    };
+    const snapshots = holdSnapshots(store);
     const resync = host.refresh();
-    await waitFor(() => snapshot);
+    await waitFor(snapshots.taken);
     releaseGet();
     await applying;
-    releaseAll();
+    snapshots.release();
     await resync;
     store.get = get;
-    store.all = all;
+    snapshots.restore();
     expect((await store.get('mail'))!.version).toBe(3);
     expect(host.find('mail')).toMatchObject({ version: 3, config: { n: 3 } });
   });
