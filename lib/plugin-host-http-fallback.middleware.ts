@@ -170,7 +170,7 @@ export class PluginHostHttpFallback implements OnModuleInit {
   private onExpress(adapter: AbstractHttpAdapter, base: string): void {
     const handler: ErrorMiddleware = (error, request, response, next) => {
       const body = isUnder(adapter.getRequestUrl(request), base)
-        ? bodyParserErrorBody(error)
+        ? (bodyParserErrorBody(error) ?? undecodablePathBody(error))
         : undefined;
       if (!body) return next(error);
       adapter.reply(response, body, body.statusCode);
@@ -616,6 +616,17 @@ function isSerializationError(error: unknown): boolean {
 function hooksOf<T>(hooks: RouteHooks<T>): T[] {
   if (hooks === undefined) return [];
   return Array.isArray(hooks) ? hooks : [hooks];
+}
+
+/**
+ * Express's router refuses a path parameter that does not percent-decode (`/plugins/%`) with a
+ * `URIError` it gives status 400; the module answers it in its own shape. (Fastify answers such a
+ * URL itself, before any hook, with `FST_ERR_BAD_URL`.)
+ */
+function undecodablePathBody(error: unknown): PluginHostErrorBody | undefined {
+  if (!(error instanceof URIError) || (error as { status?: unknown }).status !== 400)
+    return undefined;
+  return { statusCode: 400, code: 'VALIDATION_FAILED', message: error.message };
 }
 
 /** Whether a URL (a request's, or a route's path) is `base` or below it. */

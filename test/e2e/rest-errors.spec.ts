@@ -122,6 +122,19 @@ describe.each(STORE_SETUPS)('REST errors on $name', ({ sqlite }) => {
     });
   });
 
+  describe('a path that does not percent-decode', () => {
+    it('answers 400 with a code, on either platform', async () => {
+      for (const path of ['/plugins/%', '/capabilities/%ZZ/run']) {
+        const res = await http().get(`${BASE}${path}`);
+        expect([res.status, res.body.statusCode, typeof res.body.code], path).toEqual([
+          400,
+          400,
+          'string',
+        ]);
+      }
+    });
+  });
+
   describe('non-object bodies', () => {
     const routes: Array<[string, (body: string) => request.Test]> = [
       [
