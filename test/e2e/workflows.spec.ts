@@ -392,32 +392,47 @@ describe('workflow runs survive a restart', () => {
     await db?.drop();
   });
 
-  it('resumes an unfinished run on the next instance without repeating completed steps', async () => {
+  /**
+   * Starts `definition` on one instance, closes it once `stopWhen` holds (a graceful close hands
+   * the run over at once), and resolves the run as the next instance finishes it.
+   */
+  async function handedOver(
+    definition: WorkflowDefinition,
+    stopWhen: () => boolean,
+  ): Promise<WorkflowRun> {
     const options = {
       database: db.options,
       host: { workflowStaleMs: 60_000, workflowHeartbeatMs: 50 },
     };
     const first = await boot(options);
-    define(first.get(PluginHostService), {
-      name: 'long',
-      steps: [
-        { id: 'create', capability: 'crm.create', with: { email: 'long@run.x' } },
-        { id: 'wait', capability: 'slowwf.wait', with: { ms: 300 } },
-        {
-          id: 'welcome',
-          capability: 'greet.welcome',
-          with: { to: 'long@run.x', userId: '{{steps.create.output.id}}' },
-        },
-      ],
-    });
-    const pending = await first.get(PluginHostService).runWorkflow('long', {}, { wait: false });
-    await waitFor(() => effects.slowStarted === 1);
-    await first.close(); // graceful: hands the run over at once
+    define(first.get(PluginHostService), definition);
+    const pending = await first
+      .get(PluginHostService)
+      .runWorkflow(definition.name, {}, { wait: false });
+    await waitFor(stopWhen);
+    await first.close();
     apps.splice(apps.indexOf(first), 1);
-
     const second = await boot(options);
-    // The second instance never defined 'long': the run carries its own copy of the definition.
-    const run = await second.get(PluginHostService).workflows.waitFor(pending.id, 10_000);
+    return second.get(PluginHostService).workflows.waitFor(pending.id, 10_000);
+  }
+
+  it('resumes an unfinished run on the next instance without repeating completed steps', async () => {
+    // The second instance never defines 'long': the run carries its own copy of the definition.
+    const run = await handedOver(
+      {
+        name: 'long',
+        steps: [
+          { id: 'create', capability: 'crm.create', with: { email: 'long@run.x' } },
+          { id: 'wait', capability: 'slowwf.wait', with: { ms: 300 } },
+          {
+            id: 'welcome',
+            capability: 'greet.welcome',
+            with: { to: 'long@run.x', userId: '{{steps.create.output.id}}' },
+          },
+        ],
+      },
+      () => effects.slowStarted === 1,
+    );
     expect(run.status).toBe('succeeded');
     expect(effects.created).toEqual(['long@run.x']); // the completed step did not run again
     expect(effects.slowStarted).toBe(2); // the interrupted step ran again
@@ -425,32 +440,24 @@ describe('workflow runs survive a restart', () => {
     // The run kept the definition it started with.
     expect(run.steps.map((s) => s.id)).toEqual(['create', 'wait', 'welcome']);
   });
-  it('finishes the compensation of a run whose owner stopped while compensating', async () => {
-    const options = {
-      database: db.options,
-      host: { workflowStaleMs: 60_000, workflowHeartbeatMs: 50 },
-    };
-    const first = await boot(options);
-    define(first.get(PluginHostService), {
-      name: 'undoing',
-      steps: [
-        {
-          id: 'create',
-          capability: 'crm.create',
-          with: { email: 'undo@run.x' },
-          compensate: { capability: 'slowwf.wait', with: { ms: 300 } },
-        },
-        // Fails once, then would succeed: a re-run would wrongly finish the run.
-        { id: 'charge', capability: 'flaky.call', with: { key: 'undo', failTimes: 1 } },
-      ],
-    });
-    const pending = await first.get(PluginHostService).runWorkflow('undoing', {}, { wait: false });
-    await waitFor(() => effects.slowStarted === 1); // compensating 'create'
-    await first.close(); // hands the run over at once
-    apps.splice(apps.indexOf(first), 1);
 
-    const second = await boot(options);
-    const run = await second.get(PluginHostService).workflows.waitFor(pending.id, 10_000);
+  it('finishes the compensation of a run whose owner stopped while compensating', async () => {
+    const run = await handedOver(
+      {
+        name: 'undoing',
+        steps: [
+          {
+            id: 'create',
+            capability: 'crm.create',
+            with: { email: 'undo@run.x' },
+            compensate: { capability: 'slowwf.wait', with: { ms: 300 } },
+          },
+          // Fails once, then would succeed: a re-run would wrongly finish the run.
+          { id: 'charge', capability: 'flaky.call', with: { key: 'undo', failTimes: 1 } },
+        ],
+      },
+      () => effects.slowStarted === 1, // compensating 'create'
+    );
     expect(run.status).toBe('compensated');
     expect(run.steps.map((s) => s.status)).toEqual(['compensated', 'failed']);
     expect(effects.flaky.get('undo')).toBe(1); // the failed step did not run again
