@@ -52,7 +52,6 @@ type RouteHooks<T> = T | T[] | undefined;
 interface FastifyRouteLike {
   url: string;
   preParsing?: RouteHooks<PreParsingHook>;
-  preValidation?: RouteHooks<PreValidationHook>;
 }
 interface FastifyLike {
   addHook(name: 'onRoute', hook: (route: FastifyRouteLike) => void): unknown;
@@ -259,7 +258,7 @@ export class PluginHostHttpFallback implements OnModuleInit {
      * non-object JSON body a parser it could not wrap let through (Express's strict parser takes
      * objects and arrays only; the guard does the same on the module's routes).
      */
-    const preValidation: PreValidationHook = (request, _reply, done) => {
+    const notFoundValidation: PreValidationHook = (request, _reply, done) => {
       if (parsingOf(request) === null) return done();
       restoreHeaders(request);
       if (request.body !== undefined && !isObject(request.body)) {
@@ -317,7 +316,7 @@ export class PluginHostHttpFallback implements OnModuleInit {
         const hooked: NotFoundOptions = {
           ...options,
           preParsing: [...hooksOf(options.preParsing), notFoundParsing],
-          preValidation: [...hooksOf(options.preValidation), preValidation],
+          preValidation: [...hooksOf(options.preValidation), notFoundValidation],
         };
         return install.call(this, hooked, handler);
       };

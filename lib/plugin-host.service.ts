@@ -586,15 +586,8 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
     const safePatch = dropMaskedSecrets(cloneJson(patch), secrets);
     return this.mutate(slug, options, (current) => {
       const config = mergePatch(current.config, safePatch);
-      // The patch was checked alone; what it adds to the stored keys may pass the limit.
-      assertJsonObject(
-        config,
-        this.options.maxJsonDepth,
-        MESSAGES.patchNotObject,
-        this.options.maxJsonKeys,
-      );
-      this.assertConfigSize(config);
-      assertConfigMatches(schema, config);
+      // The patch was checked alone; what it adds to the stored keys may pass the limits.
+      this.assertConfig(config, schema);
       return { config };
     });
   }
@@ -972,14 +965,7 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
     assertPluginSlug(input.slug);
     assertPluginFields(input, REGISTER_FIELDS);
     const config = input.config === undefined ? {} : input.config;
-    assertJsonObject(
-      config,
-      this.options.maxJsonDepth,
-      MESSAGES.configNotObject,
-      this.options.maxJsonKeys,
-    );
-    this.assertConfigSize(config);
-    assertConfigMatches(this.schemaOf(input.slug).schema, config);
+    this.assertConfig(config, this.schemaOf(input.slug).schema);
     const now = new Date();
     return {
       slug: input.slug,
@@ -1080,6 +1066,18 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
     if (options.expectedVersion !== undefined && current.version !== options.expectedVersion) {
       throw new PluginVersionConflictError(current.slug, options.expectedVersion, current.version);
     }
+  }
+
+  /** A whole config, as it would be stored: JSON limits, size, and the plugin's schema. */
+  private assertConfig(config: unknown, schema: Type | undefined): asserts config is JsonObject {
+    assertJsonObject(
+      config,
+      this.options.maxJsonDepth,
+      MESSAGES.configNotObject,
+      this.options.maxJsonKeys,
+    );
+    this.assertConfigSize(config);
+    assertConfigMatches(schema, config);
   }
 
   private assertConfigSize(config: JsonObject): void {

@@ -1,8 +1,9 @@
 /**
  * Text for a thrown value, whatever it is: an `Error` (its message, or its stack when asked for:
- * `name: message` if it has none), a string, an object's string `message`, or anything else a capability may throw (`null`, a null-prototype
- * object, an object whose `toString` throws). Never throws itself: it runs in the paths that report
- * a failure, where a second error would lose the first.
+ * `name: message` if it has none), a string, an object's string `message`, or anything else a
+ * capability may throw (`null`, a null-prototype object, an object whose `toString` throws). Never
+ * throws itself: it runs in the paths that report a failure, where a second error would lose the
+ * first.
  */
 export function describeThrown(value: unknown, { stack = false } = {}): string {
   try {

@@ -129,9 +129,7 @@ export class PluginSyncService implements BeforeApplicationShutdown, OnApplicati
    * finishing while the HTTP server closes (after this hook) announces its commit.
    */
   async beforeApplicationShutdown(): Promise<void> {
-    this.stopping = true;
-    clearInterval(this.timer);
-    this.timer = undefined;
+    this.stopTakingChanges();
     // Bounded: a store that stopped answering must not hold the app's shutdown.
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
@@ -142,12 +140,16 @@ export class PluginSyncService implements BeforeApplicationShutdown, OnApplicati
   }
 
   async onApplicationShutdown(): Promise<void> {
-    this.stopping = true;
-    clearInterval(this.timer);
-    this.timer = undefined;
+    this.stopTakingChanges();
     const transports = this.transports;
     this.transports = [];
     await Promise.all(transports.map((t) => t.stop().catch(() => undefined)));
+  }
+
+  private stopTakingChanges(): void {
+    this.stopping = true;
+    clearInterval(this.timer);
+    this.timer = undefined;
   }
 
   private track(work: Promise<unknown>): void {
