@@ -1,6 +1,7 @@
 import { Injectable, Module, type INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { EventEmitter2, EventEmitterModule } from '@nestjs/event-emitter';
+import { setTimeout as abortableSleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   Capability,
@@ -71,11 +72,13 @@ class SignalProbe {
   }
 
   @Capability('probe.busy')
-  async busy(input: { busyMs: number; ms: number }) {
+  async busy(input: { busyMs: number; ms: number }, ctx: CapabilityContext) {
     // Holds the event loop before its first await, so the run's turn ends late.
     const until = performance.now() + input.busyMs;
     while (performance.now() < until);
-    await sleep(input.ms);
+    // Stops sleeping when the run times out: a sleep left pending would still count as a timer in
+    // the tests that come after, which count the process's timers.
+    await abortableSleep(input.ms, undefined, { signal: ctx.signal });
     return 'done';
   }
 }
@@ -192,6 +195,7 @@ describe('guarded runs (a time limit or a caller signal)', () => {
 
   it('keeps only the runs still going queued while a loop awaits guarded runs without yielding', async () => {
     const { host } = await boot();
+    const before = timers();
     const slow = host.runCapability('probe.busy', { busyMs: 0, ms: 2_000 }, { timeoutMs: 50 });
     // Each run settles within microtasks, so the turn (and its `setImmediate`) never ends meanwhile.
     let longest = 0;
@@ -205,6 +209,10 @@ describe('guarded runs (a time limit or a caller signal)', () => {
     await expect(slow).rejects.toBeInstanceOf(CapabilityTimeoutError);
     expect(performance.now() - started).toBeLessThan(1_000);
     expect(queuedTimeLimits()).toBe(0);
+    // The capability stopped sleeping when it timed out, so no timer is left to fire during the
+    // next test, which counts timers.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(timers()).toBe(before);
   });
 
   it('keeps every run still going when thousands start in one turn', async () => {
