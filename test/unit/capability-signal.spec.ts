@@ -1,8 +1,7 @@
 import { Injectable, Module, type INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { EventEmitter2, EventEmitterModule } from '@nestjs/event-emitter';
-import { setTimeout as abortableSleep } from 'node:timers/promises';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   Capability,
   CapabilityTimeoutError,
@@ -13,8 +12,56 @@ import {
 import { queuedTimeLimits } from '../../lib/plugin-host.service.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-/** Pending timers of this process. */
-const timers = () => process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
+/** Sleeps, or rejects with the signal's reason (clearing its timer) once the signal aborts. */
+function sleepUnlessAborted(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        reject(signal.reason);
+      },
+      { once: true },
+    );
+  });
+}
+
+/**
+ * Timers set through the global `setTimeout` (as the library and the probes do) since the file
+ * started, and not yet fired or cleared. Not the process's timer count: vitest's own timers (task
+ * reports, RPC) come and go in the middle of a test, and made that count flaky.
+ */
+const live = new Set<unknown>();
+const realSetTimeout = globalThis.setTimeout;
+const realClearTimeout = globalThis.clearTimeout;
+beforeAll(() => {
+  globalThis.setTimeout = Object.assign(
+    (callback: (...args: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+      const handle = realSetTimeout(
+        (...given: unknown[]) => {
+          live.delete(handle);
+          callback(...given);
+        },
+        ms,
+        ...args,
+      );
+      live.add(handle);
+      return handle;
+    },
+    realSetTimeout,
+  ) as typeof setTimeout;
+  globalThis.clearTimeout = ((handle?: Parameters<typeof clearTimeout>[0]) => {
+    live.delete(handle);
+    realClearTimeout(handle);
+  }) as typeof clearTimeout;
+});
+afterAll(() => {
+  globalThis.setTimeout = realSetTimeout;
+  globalThis.clearTimeout = realClearTimeout;
+});
+const timers = () => live.size;
 
 /** Capabilities that look at `ctx.signal` at different moments of a guarded run. */
 @Injectable()
@@ -77,8 +124,8 @@ class SignalProbe {
     const until = performance.now() + input.busyMs;
     while (performance.now() < until);
     // Stops sleeping when the run times out: a sleep left pending would still count as a timer in
-    // the tests that come after, which count the process's timers.
-    await abortableSleep(input.ms, undefined, { signal: ctx.signal });
+    // the tests that come after, which count timers.
+    await sleepUnlessAborted(input.ms, ctx.signal);
     return 'done';
   }
 }
