@@ -10,7 +10,7 @@ import type {
 @Entity({ name: 'plugin_workflow_runs' })
 @Index('IDX_plugin_workflow_runs_workflow', ['workflow'])
 @Index('IDX_plugin_workflow_runs_status', ['status'])
-@Index('UQ_plugin_workflow_runs_key', ['idempotencyKey'], { unique: true })
+@Index('UQ_plugin_workflow_runs_key_hash', ['idempotencyHash'], { unique: true })
 export class WorkflowRunEntity {
   @PrimaryColumn({ type: 'varchar', length: 36 })
   id!: string;
@@ -38,6 +38,14 @@ export class WorkflowRunEntity {
 
   @Column({ name: 'idempotency_key', type: 'varchar', length: 255, nullable: true })
   idempotencyKey!: string | null;
+
+  /**
+   * SHA-256 of the idempotency key, in hex: what the unique index holds and lookups match. The key
+   * itself cannot be indexed as is, since a collation may take distinct keys for one (MariaDB and
+   * MySQL's defaults ignore case, accents and trailing spaces).
+   */
+  @Column({ name: 'idempotency_hash', type: 'varchar', length: 64, nullable: true })
+  idempotencyHash!: string | null;
 
   @Column({ type: 'simple-json' })
   definition!: WorkflowDefinition;

@@ -81,6 +81,8 @@ export class PluginWorkflowService implements OnApplicationBootstrap, OnApplicat
   private emitter: Emitter | undefined;
   private recoverTimer: NodeJS.Timeout | undefined;
   private stopping = false;
+  /** Whether {@link hashOlderKeys} has run to the end in this process. */
+  private olderKeysHashed = false;
   /** Aborted at shutdown: a run waiting out a retry backoff stops waiting (and does not retry). */
   private readonly shutdown = new AbortController();
   private queue: QueueLike | undefined;
@@ -563,6 +565,7 @@ export class PluginWorkflowService implements OnApplicationBootstrap, OnApplicat
   /** Takes over runs whose instance stopped (stale heartbeat) and resumes them. */
   private async recover(): Promise<void> {
     if (this.stopping) return;
+    await this.hashOlderKeys();
     let abandoned: WorkflowRun[];
     try {
       abandoned = await this.store.abandonedRuns(
@@ -598,6 +601,24 @@ export class PluginWorkflowService implements OnApplicationBootstrap, OnApplicat
       );
       this.emit('workflow.run.resumed', { run: claimed });
       void this.start(claimed);
+    }
+  }
+
+  /**
+   * Fills in the key hashes a schema upgrade left empty, once per process: at boot, or at the first
+   * recovery pass that reaches the store. Until then a key of an older run is not found again.
+   */
+  private async hashOlderKeys(): Promise<void> {
+    if (this.olderKeysHashed || !this.store.hashOlderKeys) return;
+    try {
+      const hashed = await this.store.hashOlderKeys();
+      this.olderKeysHashed = true;
+      if (hashed > 0)
+        this.logger.log(`Hashed the idempotency keys of ${hashed} older workflow runs.`);
+    } catch (error) {
+      this.logger.warn(
+        `Could not hash the idempotency keys of older workflow runs: ${describeThrown(error)}`,
+      );
     }
   }
 

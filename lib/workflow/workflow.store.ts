@@ -1,4 +1,5 @@
-import type { DataSource, ObjectLiteral, Repository } from 'typeorm';
+import { createHash } from 'node:crypto';
+import { IsNull, Not, type DataSource, type ObjectLiteral, type Repository } from 'typeorm';
 import { WorkflowDefinitionEntity } from '../entities/workflow-definition.entity.js';
 import { WorkflowRunEntity } from '../entities/workflow-run.entity.js';
 import type {
@@ -27,6 +28,17 @@ export interface WorkflowStore {
   ): Promise<WorkflowRunPage>;
   /** Pending or running runs whose heartbeat is older than `before` (their instance is gone). */
   abandonedRuns(before: Date): Promise<WorkflowRun[]>;
+  /**
+   * Completes the schema upgrade that added `idempotency_hash`: fills in the hash of every run
+   * written before it, so their keys are found again. Resolves how many it filled in. Only stores that keep runs
+   * from before that upgrade have it.
+   */
+  hashOlderKeys?(): Promise<number>;
+}
+
+/** What the unique index of `plugin_workflow_runs` holds for an idempotency key (SHA-256, hex). */
+export function idempotencyHash(key: string): string {
+  return createHash('sha256').update(key, 'utf8').digest('hex');
 }
 
 const cursorOf = (run: WorkflowRun) => `${run.createdAt.toISOString()}|${run.id}`;
@@ -41,6 +53,8 @@ function parseCursor(cursor: string | undefined): { at: string; id: string } | u
 export class InMemoryWorkflowStore implements WorkflowStore {
   private readonly defs = new Map<string, StoredWorkflow>();
   private readonly runs = new Map<string, WorkflowRun>();
+  /** Idempotency key -> run id, so a keyed trigger looks up one entry rather than every run. */
+  private readonly keys = new Map<string, string>();
 
   constructor(private readonly limit = 10_000) {}
 
@@ -71,15 +85,16 @@ export class InMemoryWorkflowStore implements WorkflowStore {
 
   async createRun(run: WorkflowRun): Promise<WorkflowRun> {
     if (run.idempotencyKey) {
-      for (const existing of this.runs.values()) {
-        if (existing.idempotencyKey === run.idempotencyKey) return structuredClone(existing);
-      }
+      const existing = this.runs.get(this.keys.get(run.idempotencyKey) ?? '');
+      if (existing) return structuredClone(existing);
+      this.keys.set(run.idempotencyKey, run.id);
     }
     this.runs.set(run.id, structuredClone(run));
     if (this.runs.size > this.limit) {
       for (const [id, old] of this.runs) {
         if (old.finishedAt) {
           this.runs.delete(id);
+          if (old.idempotencyKey) this.keys.delete(old.idempotencyKey);
           break;
         }
       }
@@ -179,8 +194,9 @@ export class TypeOrmWorkflowStore implements WorkflowStore {
   }
 
   async createRun(run: WorkflowRun): Promise<WorkflowRun> {
-    if (run.idempotencyKey) {
-      const existing = await this.runs.findOneBy({ idempotencyKey: run.idempotencyKey });
+    const hash = run.idempotencyKey === null ? null : idempotencyHash(run.idempotencyKey);
+    if (hash) {
+      const existing = await this.runs.findOneBy({ idempotencyHash: hash });
       if (existing) return fromRow(existing);
     }
     try {
@@ -188,11 +204,31 @@ export class TypeOrmWorkflowStore implements WorkflowStore {
       return run;
     } catch (error) {
       // Another instance used the same idempotency key at the same moment.
-      if (run.idempotencyKey) {
-        const existing = await this.runs.findOneBy({ idempotencyKey: run.idempotencyKey });
+      if (hash) {
+        const existing = await this.runs.findOneBy({ idempotencyHash: hash });
         if (existing) return fromRow(existing);
       }
       throw error;
+    }
+  }
+
+  async hashOlderKeys(): Promise<number> {
+    const batch = 500;
+    let hashed = 0;
+    for (;;) {
+      const rows = await this.runs.find({
+        select: { id: true, idempotencyKey: true },
+        where: { idempotencyKey: Not(IsNull()), idempotencyHash: IsNull() },
+        take: batch,
+      });
+      for (const row of rows) {
+        const result = await this.runs.update(
+          { id: row.id, idempotencyHash: IsNull() },
+          { idempotencyHash: idempotencyHash(row.idempotencyKey) },
+        );
+        hashed += result.affected ?? 0;
+      }
+      if (rows.length < batch) return hashed;
     }
   }
 
@@ -249,6 +285,7 @@ export class TypeOrmWorkflowStore implements WorkflowStore {
 function toRow(run: WorkflowRun): ObjectLiteral {
   return {
     ...run,
+    idempotencyHash: run.idempotencyKey === null ? null : idempotencyHash(run.idempotencyKey),
     heartbeatAt: run.heartbeatAt?.toISOString() ?? null,
     createdAt: run.createdAt.toISOString(),
     updatedAt: run.updatedAt.toISOString(),

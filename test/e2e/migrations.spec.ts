@@ -1,9 +1,46 @@
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PluginHostEntities, PluginHostMigrations } from '../../lib/index.js';
-import { createTestApp } from '../src/app.factory.js';
+import { PluginHostEntities, PluginHostMigrations, PluginHostService } from '../../lib/index.js';
+import { createTestApp, DEFAULT_PROVIDERS } from '../src/app.factory.js';
 import { DATABASES, type TestDatabase } from '../src/databases.js';
+import { effects, ONBOARDING, WorkflowSteps } from '../src/workflow.fixture.js';
+
+/** Index of the first migration after the schema of the first release (no `idempotency_hash`). */
+const FIRST_RELEASE = 3;
+
+/**
+ * Migrates a fresh database to the first release's schema and writes one finished run there, keyed
+ * `Legacy-1`, as that release wrote it: no key hash.
+ */
+async function firstReleaseWithRun(db: TestDatabase, runId: string): Promise<void> {
+  const source = new DataSource({
+    ...(db.options as object),
+    synchronize: false,
+    entities: [],
+    migrations: PluginHostMigrations.slice(0, FIRST_RELEASE),
+  } as never);
+  await source.initialize();
+  try {
+    await source.runMigrations();
+    const at = new Date().toISOString();
+    const [sql, parameters] = source.driver.escapeQueryWithParameters(
+      `INSERT INTO plugin_workflow_runs (id, workflow, status, input, state, current_step, steps,
+         idempotency_key, definition, actor, version, created_at, updated_at, finished_at)
+       VALUES (:id, 'onboarding', 'succeeded', :input, :input, 2, '[]', 'Legacy-1', :definition,
+         'system', 3, :at, :at, :at)`,
+      {
+        id: runId,
+        input: JSON.stringify({ email: 'old@x.y' }),
+        definition: JSON.stringify(ONBOARDING),
+        at,
+      },
+    );
+    await source.query(sql, parameters);
+  } finally {
+    await source.destroy();
+  }
+}
 
 describe.each(DATABASES)('migrations on %s', (_name, createDatabase) => {
   let db: TestDatabase;
@@ -30,6 +67,7 @@ describe.each(DATABASES)('migrations on %s', (_name, createDatabase) => {
         'CreatePluginHostPlugins1764000000000',
         'CreatePluginHostAudit1764000000001',
         'CreatePluginHostWorkflows1764000000002',
+        'HashPluginHostIdempotencyKeys1764000000003',
       ]);
       const diff = await source.driver.createSchemaBuilder().log();
       expect(diff.upQueries.map((q) => q.query)).toEqual([]);
@@ -41,6 +79,80 @@ describe.each(DATABASES)('migrations on %s', (_name, createDatabase) => {
       await runner.release();
     } finally {
       await source.destroy();
+    }
+  });
+
+  it.each([
+    [
+      'the new migration',
+      { synchronize: false, migrations: PluginHostMigrations, migrationsRun: true },
+    ],
+    ['synchronize', { synchronize: true }],
+  ])(
+    "finds the idempotency keys of the first release's runs after an upgrade by %s",
+    async (_how, upgrade) => {
+      const fresh = await createDatabase();
+      const runId = '00000000-0000-4000-8000-000000000001';
+      try {
+        await firstReleaseWithRun(fresh, runId);
+        effects.reset();
+        const app = await createTestApp({
+          database: { ...fresh.options, ...upgrade } as never,
+          providers: [...DEFAULT_PROVIDERS, WorkflowSteps],
+          host: { workflows: [ONBOARDING] },
+        });
+        try {
+          const host = app.get(PluginHostService);
+          const again = await host.runWorkflow(
+            'onboarding',
+            { email: 'old@x.y' },
+            { idempotencyKey: 'Legacy-1' },
+          );
+          expect(again).toMatchObject({
+            id: runId,
+            status: 'succeeded',
+            idempotencyKey: 'Legacy-1',
+          });
+          // Another key that a collation would take for it starts a run of its own.
+          const other = await host.runWorkflow(
+            'onboarding',
+            { email: 'new@x.y' },
+            { idempotencyKey: 'legacy-1' },
+          );
+          expect(other.id).not.toBe(runId);
+          expect(effects.created).toEqual(['new@x.y']);
+        } finally {
+          await app.close();
+        }
+      } finally {
+        await fresh.drop();
+      }
+    },
+  );
+
+  it('take over a schema that synchronize created, changing nothing', async () => {
+    const fresh = await createDatabase();
+    const options = { ...(fresh.options as object), entities: [...PluginHostEntities] };
+    try {
+      const synced = new DataSource({ ...options, synchronize: true } as never);
+      await synced.initialize();
+      await synced.destroy();
+      const source = new DataSource({
+        ...options,
+        synchronize: false,
+        migrations: PluginHostMigrations,
+      } as never);
+      await source.initialize();
+      try {
+        const ran = await source.runMigrations({ transaction: 'each' });
+        expect(ran).toHaveLength(PluginHostMigrations.length);
+        const diff = await source.driver.createSchemaBuilder().log();
+        expect(diff.upQueries.map((q) => q.query)).toEqual([]);
+      } finally {
+        await source.destroy();
+      }
+    } finally {
+      await fresh.drop();
     }
   });
 

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { InMemoryPluginStore, PluginStoreFullError, type Plugin } from '../../lib/index.js';
+import {
+  InMemoryPluginStore,
+  InMemoryWorkflowStore,
+  PluginStoreFullError,
+  type Plugin,
+  type WorkflowRun,
+} from '../../lib/index.js';
 
 function record(slug: string, version = 1): Plugin {
   const now = new Date();
@@ -139,5 +145,42 @@ describe('InMemoryPluginStore', () => {
     const read = (await store.get('a'))!;
     (read.config.nested as { a: number }).a = 42;
     expect((await store.get('a'))!.config).toEqual({ nested: { a: 1 } });
+  });
+});
+
+describe('InMemoryWorkflowStore', () => {
+  function run(id: string, key: string | null, finished = true): WorkflowRun {
+    const now = new Date();
+    return {
+      id,
+      workflow: 'w',
+      status: finished ? 'succeeded' : 'running',
+      input: {},
+      state: {},
+      currentStep: 0,
+      steps: [],
+      error: null,
+      idempotencyKey: key,
+      definition: { name: 'w', steps: [] },
+      owner: null,
+      heartbeatAt: null,
+      actor: 'system',
+      version: 1,
+      createdAt: now,
+      updatedAt: now,
+      finishedAt: finished ? now : null,
+    };
+  }
+
+  it('finds a run by its exact key, and forgets the key of a run it dropped', async () => {
+    const store = new InMemoryWorkflowStore(2);
+    await store.createRun(run('a', 'Key'));
+    expect((await store.createRun(run('b', 'Key'))).id).toBe('a');
+    expect((await store.createRun(run('c', 'key'))).id).toBe('c');
+    // Past its bound the store drops the oldest finished run, and its key with it.
+    await store.createRun(run('d', null));
+    expect(await store.getRun('a')).toBeNull();
+    expect((await store.createRun(run('e', 'Key'))).id).toBe('e');
+    expect((await store.createRun(run('f', 'Key'))).id).toBe('e');
   });
 });
