@@ -25,7 +25,8 @@ export type PluginHostErrorCode =
   | 'AUDIT_UNAVAILABLE'
   | 'WORKFLOW_NOT_FOUND'
   | 'WORKFLOW_RUN_NOT_FOUND'
-  | 'WORKFLOW_DEFINED_IN_CODE';
+  | 'WORKFLOW_DEFINED_IN_CODE'
+  | 'IDEMPOTENCY_KEY_REUSED';
 
 /**
  * Base class of every error the module throws. `status` is the HTTP status the REST API answers with;
@@ -323,5 +324,21 @@ export class WorkflowDefinedInCodeError extends PluginHostError {
 
   constructor(readonly workflow: string) {
     super(`Workflow "${workflow}" is defined in code; change it there, not at runtime.`);
+  }
+}
+
+/**
+ * An idempotency key already used for another request: a run of another workflow, or with another
+ * input. HTTP 422, as the IETF `Idempotency-Key` header draft asks. Resending the same request with
+ * the key returns its run; a new request needs a new key.
+ */
+export class IdempotencyKeyReusedError extends PluginHostError {
+  readonly code = 'IDEMPOTENCY_KEY_REUSED';
+  readonly status = 422;
+
+  constructor() {
+    super(
+      'This idempotency key was already used for another request (another workflow or another input); use a new key.',
+    );
   }
 }

@@ -457,6 +457,7 @@ function describeRoutes(s: Swagger): void {
       400: invalid,
       404: ['WORKFLOW_NOT_FOUND'],
       415: ['UNSUPPORTED_MEDIA_TYPE'],
+      422: ['IDEMPOTENCY_KEY_REUSED'],
       503: ['STORE_UNAVAILABLE'],
     },
     [
@@ -465,7 +466,8 @@ function describeRoutes(s: Swagger): void {
       s.ApiHeader({
         name: 'Idempotency-Key',
         required: false,
-        description: 'A repeated key returns the first run.',
+        description:
+          'A repeated key returns the run it started (matched exactly, 1 to 255 characters); the key with another workflow or input answers 422 IDEMPOTENCY_KEY_REUSED.',
       }),
       s.ApiBody({
         schema: {

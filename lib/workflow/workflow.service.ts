@@ -13,9 +13,10 @@ import { randomUUID } from 'node:crypto';
 import type { JsonObject, JsonValue } from '../entities/plugin.entity.js';
 import { findEventEmitter, type Emitter } from '../event-emitter.util.js';
 import type { ResolvedPluginHostOptions } from '../interfaces/plugin-host-options.interface.js';
-import { cloneJson, jsonViolationDetails, jsonViolationError } from '../json.util.js';
+import { cloneJson, jsonViolationDetails, jsonViolationError, sameJson } from '../json.util.js';
 import { PLUGIN_HOST_EVENT_PREFIX } from '../plugin-host.constants.js';
 import {
+  IdempotencyKeyReusedError,
   PluginHostError,
   PluginValidationError,
   WorkflowDefinedInCodeError,
@@ -235,6 +236,9 @@ export class PluginWorkflowService implements OnApplicationBootstrap, OnApplicat
     if (run.definition.description === undefined) delete run.definition.description;
     const stored = await this.storeCall(() => this.store.createRun(run));
     if (stored.id !== run.id) {
+      if (stored.workflow !== run.workflow || !sameJson(stored.input, run.input)) {
+        throw new IdempotencyKeyReusedError();
+      }
       return options.wait === false || TERMINAL.has(stored.status)
         ? stored
         : this.waitFor(stored.id);

@@ -44,8 +44,8 @@ describe.each(DATABASES)('idempotency keys on %s', (_name, createDatabase) => {
     expect(other.idempotencyKey).toBe(second);
     expect(effects.created).toEqual([`${first}@x.y`, `${second}@x.y`]);
     // Each key still finds its own run, and only its own.
-    expect((await run(first)).id).toBe(one.id);
-    expect((await run(second)).id).toBe(other.id);
+    expect((await run(first, `${first}@x.y`)).id).toBe(one.id);
+    expect((await run(second, `${second}@x.y`)).id).toBe(other.id);
     expect(effects.created).toHaveLength(2);
   });
 
@@ -54,6 +54,53 @@ describe.each(DATABASES)('idempotency keys on %s', (_name, createDatabase) => {
     const first = await run(key);
     expect((await run(key)).id).toBe(first.id);
     expect(first.idempotencyKey).toBe(key);
+  });
+
+  it('answers 422 IDEMPOTENCY_KEY_REUSED for a key sent with another input or workflow', async () => {
+    const http = () => request(app.getHttpServer());
+    const first = await http()
+      .post(`${API}/workflows/onboarding/run`)
+      .set('Idempotency-Key', 'reuse-1')
+      .send({ email: 'r@s.t', tags: { a: 1, b: [1, 2] } });
+    expect(first.status).toBe(200);
+    // The same request, its keys in another order: the same run.
+    const same = await http()
+      .post(`${API}/workflows/onboarding/run`)
+      .set('Idempotency-Key', 'reuse-1')
+      .send({ tags: { b: [1, 2], a: 1 }, email: 'r@s.t' });
+    expect(same.status).toBe(200);
+    expect(same.body.id).toBe(first.body.id);
+    const runsBefore = (await http().get(`${API}/workflows/runs?limit=500`)).body.items.length;
+    for (const body of [
+      { email: 'other@s.t' },
+      { email: 'r@s.t', tags: { a: 1, b: [2, 1] } },
+      {},
+    ]) {
+      const other = await http()
+        .post(`${API}/workflows/onboarding/run`)
+        .set('Idempotency-Key', 'reuse-1')
+        .send(body);
+      expect(other.status).toBe(422);
+      expect(other.body).toMatchObject({ statusCode: 422, code: 'IDEMPOTENCY_KEY_REUSED' });
+    }
+    await host.defineWorkflow({
+      name: 'just-create',
+      steps: [{ id: 'create', capability: 'crm.create', with: { email: '{{input.email}}' } }],
+    });
+    await expect(
+      host.runWorkflow(
+        'just-create',
+        { email: 'r@s.t', tags: { a: 1, b: [1, 2] } },
+        {
+          idempotencyKey: 'reuse-1',
+        },
+      ),
+    ).rejects.toMatchObject({ code: 'IDEMPOTENCY_KEY_REUSED', status: 422 });
+    // Nothing ran or was written for the refused requests.
+    expect(effects.created).toEqual(['r@s.t']);
+    expect((await http().get(`${API}/workflows/runs?limit=500`)).body.items).toHaveLength(
+      runsBefore,
+    );
   });
 
   it('starts one run for a key sent twice at once over REST', async () => {

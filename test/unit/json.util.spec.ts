@@ -8,6 +8,7 @@ import {
   isCleanJson,
   jsonViolationDetails,
   readPath,
+  sameJson,
 } from '../../lib/json.util.js';
 import { PluginValidationError } from '../../lib/plugin-host.errors.js';
 
@@ -141,5 +142,41 @@ describe('isCleanJson, the quick check before the full walk', () => {
     const parsed: unknown = JSON.parse('{"a":[{"b":{"__proto__":{"x":1}}}]}');
     expect(isCleanJson(parsed, 10)).toBe(false);
     expect(isCleanJson(JSON.parse('{"a":[{"b":{"x":1}}]}'), 10)).toBe(true);
+  });
+});
+
+describe('sameJson', () => {
+  it('ignores key order and the sign of zero, and nothing else', () => {
+    expect(
+      sameJson({ a: 1, b: { c: [1, { d: null }] } }, { b: { c: [1, { d: null }] }, a: 1 }),
+    ).toBe(true);
+    expect(sameJson({ n: -0 }, { n: 0 })).toBe(true);
+    expect(sameJson([1, 2], [2, 1])).toBe(false);
+    expect(sameJson({ a: 1 }, { a: 1, b: 2 })).toBe(false);
+    expect(sameJson({ a: 1, b: 2 }, { a: 1, c: 2 })).toBe(false);
+    expect(sameJson({ 0: 1, length: 1 }, [1])).toBe(false);
+    expect(sameJson([1], { 0: 1, length: 1 })).toBe(false);
+    expect(sameJson(null, {})).toBe(false);
+    expect(sameJson('1', 1)).toBe(false);
+    expect(sameJson({ a: null }, {})).toBe(false);
+  });
+
+  it('holds a value the same as its JSON round trip with its keys in reverse order', () => {
+    const reversed = (value: unknown): unknown =>
+      Array.isArray(value)
+        ? value.map(reversed)
+        : value && typeof value === 'object'
+          ? Object.fromEntries(
+              Object.entries(value)
+                .toReversed()
+                .map(([key, item]) => [key, reversed(item)]),
+            )
+          : value;
+    fc.assert(
+      fc.property(fc.jsonValue(), (value) => {
+        const copy = reversed(JSON.parse(JSON.stringify(value))) as never;
+        expect(sameJson(value as never, copy)).toBe(true);
+      }),
+    );
   });
 });
