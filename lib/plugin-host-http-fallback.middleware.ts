@@ -324,6 +324,8 @@ export class PluginHostHttpFallback implements OnModuleInit {
         return setNotFoundHandler(
           function (this: unknown, request, reply) {
             if (!isUnder(request.raw.url, base)) return nest.call(this, request, reply);
+            const slashless = slashlessTarget(adapter, request);
+            if (slashless !== undefined) return adapter.redirect(reply, 308, slashless);
             adapter.reply(reply, notFound(adapter, request), 404);
           } satisfies FastifyNotFoundHandler,
           ...(rest as [string?]),
@@ -556,6 +558,24 @@ function isPlainJson(headers: Headers, contentType: string): boolean {
 
 function isObject(value: unknown): boolean {
   return typeof value === 'object' && value !== null;
+}
+
+/**
+ * Where a GET or HEAD with one trailing slash (`/plugins/mail/`, `/ui/`) that matched no Fastify
+ * route is sent: the same path without it, relative (`../mail?query`), so it holds behind a proxy
+ * that rewrites the path. Express's router ignores the slash; Fastify's (by default) does not, and a
+ * browser given `/ui/` would get a JSON 404 rather than the admin page. Other methods get the 404:
+ * a redirect would make a client send the body again.
+ */
+function slashlessTarget(adapter: AbstractHttpAdapter, request: unknown): string | undefined {
+  const method = adapter.getRequestMethod(request);
+  if (method !== 'GET' && method !== 'HEAD') return undefined;
+  const url = String(adapter.getRequestUrl(request) ?? '');
+  const query = url.indexOf('?');
+  const path = query === -1 ? url : url.slice(0, query);
+  if (!path.endsWith('/') || path.endsWith('//')) return undefined;
+  const last = path.slice(path.lastIndexOf('/', path.length - 2) + 1, -1);
+  return `../${last}${query === -1 ? '' : url.slice(query)}`;
 }
 
 function notFound(adapter: AbstractHttpAdapter, request: unknown): PluginHostErrorBody {

@@ -1,7 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestApp } from '../src/app.factory.js';
+import { createTestApp, HTTP_ADAPTER } from '../src/app.factory.js';
 
 const API = '/api/plugin-host';
 
@@ -76,6 +76,35 @@ describe('HTTP details', () => {
     const res = await http().post(`${API}/capabilities/newsletter.loop/run`).send({});
     expect(res.status).toBe(508);
     expect(res.body).toMatchObject({ statusCode: 508, code: 'CAPABILITY_LOOP' });
+  });
+
+  it("opens the admin page at ui/, and follows the platform's router for a trailing slash", async () => {
+    const page = await http().get(`${API}/ui/?lang=ar`);
+    expect(page.status).toBe(308);
+    expect(page.headers.location).toBe('../ui?lang=ar');
+    const read = await http().get(`${API}/plugins/mail/?x=1`);
+    const toggle = await http().post(`${API}/plugins/mail/toggle/`).send({ enabled: true });
+    if (HTTP_ADAPTER === 'express') {
+      // Express's router ignores one trailing slash.
+      expect(read.status).toBe(200);
+      expect(read.body.slug).toBe('mail');
+      expect(toggle.status).toBe(200);
+    } else {
+      // Fastify's does not: a GET or HEAD is sent to the path without it, relative to where it
+      // was asked for; another method gets the module's 404, as a redirect would resend its body.
+      expect(read.status).toBe(308);
+      expect(read.headers.location).toBe('../mail?x=1');
+      expect(new URL(read.headers.location, `http://h${API}/plugins/mail/?x=1`).pathname).toBe(
+        `${API}/plugins/mail`,
+      );
+      expect((await http().head(`${API}/plugins/mail/`)).status).toBe(308);
+      expect(toggle.status).toBe(404);
+      expect(toggle.body.code).toBe('NOT_FOUND');
+    }
+    // Two slashes are no route on either.
+    const twice = await http().get(`${API}/plugins/mail//`);
+    expect(twice.status).toBe(404);
+    expect(twice.body.code).toBe('NOT_FOUND');
   });
 
   it('leaves errors outside its path to the app', async () => {
