@@ -18,7 +18,7 @@ import {
   maskSecrets,
   secretPaths,
 } from './config-schema.util.js';
-import { SecretCipher } from './secret-cipher.util.js';
+import { SecretCipher, sealedLookalikes } from './secret-cipher.util.js';
 import { findEventEmitter, type Emitter } from './event-emitter.util.js';
 import { PluginHostTelemetry } from './plugin-host.telemetry.js';
 import type { JsonObject, JsonValue, Plugin } from './entities/plugin.entity.js';
@@ -175,6 +175,12 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
    * instance that does not know which plugins are disabled must not serve them.
    */
   async onApplicationBootstrap(): Promise<void> {
+    // Declared before the first load: their secret paths decide what it decrypts (and what every
+    // later write encrypts and every answer masks).
+    for (const declared of this.options.plugins) {
+      this.registry.addHostedPlugin(declared, 'PluginHostModule.forRoot({ plugins })');
+    }
+    this.schemas.clear();
     try {
       await this.reloadAll();
     } catch (error) {
@@ -185,9 +191,6 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
       );
     }
     await this.sync.start(this);
-    for (const declared of this.options.plugins) {
-      this.registry.addHostedPlugin(declared, 'PluginHostModule.forRoot({ plugins })');
-    }
     const owners = new Set<string>();
     for (const capability of this.registry.allCapabilities()) owners.add(capability.plugin);
     await this.ensure(
@@ -583,6 +586,7 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
       this.options.maxJsonKeys,
     );
     const { schema, secrets } = this.schemaOf(slug);
+    assertNoSealedLookalikes(patch, secrets);
     const safePatch = dropMaskedSecrets(cloneJson(patch), secrets);
     return this.mutate(slug, options, (current) => {
       const config = mergePatch(current.config, safePatch);
@@ -910,18 +914,16 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
   /** The record as memory keeps it: secrets decrypted. */
   private fromStore(plugin: Plugin | null): Plugin | null {
     if (!plugin || !this.cipher) return plugin;
-    try {
-      return {
-        ...plugin,
-        config: this.cipher.open(plugin.config, this.schemaOf(plugin.slug).secrets),
-      };
-    } catch (error) {
-      this.logger.error(
-        `Cannot decrypt a secret of plugin "${plugin.slug}": ${(error as Error).message}. ` +
-          'Is its key still in encryptionKeys?',
-      );
-      return plugin;
-    }
+    const config = this.cipher.open(
+      plugin.config,
+      this.schemaOf(plugin.slug).secrets,
+      (path, error) =>
+        this.logger.error(
+          `Cannot decrypt secret "${path}" of plugin "${plugin.slug}": ${error.message}. ` +
+            'Is its key still in encryptionKeys?',
+        ),
+    );
+    return config === plugin.config ? plugin : { ...plugin, config };
   }
 
   /**
@@ -965,7 +967,9 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
     assertPluginSlug(input.slug);
     assertPluginFields(input, REGISTER_FIELDS);
     const config = input.config === undefined ? {} : input.config;
-    this.assertConfig(config, this.schemaOf(input.slug).schema);
+    const { schema, secrets } = this.schemaOf(input.slug);
+    this.assertConfig(config, schema);
+    assertNoSealedLookalikes(config, secrets);
     const now = new Date();
     return {
       slug: input.slug,
@@ -1521,6 +1525,21 @@ function actionFor(before: Plugin, after: Plugin): PluginChangeEvent['action'] {
  * Whether the store's record is another one than memory's under the same slug: removed and
  * registered again (its version started over at 1) while this instance missed the removal.
  */
+/** Refuses secret values that look encrypted (see {@link sealedLookalikes}). */
+function assertNoSealedLookalikes(config: JsonObject, secrets: readonly string[]): void {
+  const found = sealedLookalikes(config, secrets);
+  if (found.length === 0) return;
+  const errors = found.map((path) => `config.${path}: a secret value may not start with "enc:v1:"`);
+  throw new PluginValidationError(
+    errors.join('; '),
+    errors,
+    found.map((path) => ({
+      path: `config.${path}`,
+      message: 'a secret value may not start with "enc:v1:" (the mark of an encrypted value)',
+    })),
+  );
+}
+
 function registeredAgain(known: Plugin, stored: Plugin): boolean {
   return stored.version < known.version && !sameRecord(known, stored);
 }

@@ -11,6 +11,7 @@ export interface PluginHostEncryptionKey {
 }
 
 const PREFIX = 'enc:v1:';
+const TAG_BYTES = 16;
 
 /**
  * AES-256-GCM for secret config values at rest. The first key encrypts; every key decrypts (by the id
@@ -62,8 +63,14 @@ export class SecretCipher {
     const [id, iv, tag, body] = value.slice(PREFIX.length).split(':');
     const key = this.keys.get(id);
     if (!key) throw new Error(`no encryption key with id "${id}"`);
-    const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64'));
-    decipher.setAuthTag(Buffer.from(tag, 'base64'));
+    // The full 16-byte tag only: GCM would take one as short as 4 bytes, which someone able to
+    // write the table could forge with about 2^32 tries.
+    const authTag = Buffer.from(tag ?? '', 'base64');
+    if (authTag.length !== TAG_BYTES) throw new Error('the authentication tag is not 16 bytes');
+    const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64'), {
+      authTagLength: TAG_BYTES,
+    });
+    decipher.setAuthTag(authTag);
     const text = Buffer.concat([decipher.update(Buffer.from(body, 'base64')), decipher.final()]);
     return JSON.parse(text.toString('utf8')) as JsonValue;
   }
@@ -75,28 +82,53 @@ export class SecretCipher {
     );
   }
 
-  /** A copy of `config` with each encrypted secret decrypted. */
-  open(config: JsonObject, paths: readonly string[]): JsonObject {
-    return this.map(config, paths, (value) =>
-      SecretCipher.isEncrypted(value) ? this.decrypt(value) : value,
-    );
+  /**
+   * A copy of `config` with each encrypted secret decrypted. A value that does not decrypt (its key
+   * is gone, it was tampered with) stays as it is and is reported to `failed`: the others still
+   * decrypt.
+   */
+  open(
+    config: JsonObject,
+    paths: readonly string[],
+    failed: (path: string, error: Error) => void = (_path, error) => {
+      throw error;
+    },
+  ): JsonObject {
+    return this.map(config, paths, (value, path) => {
+      if (!SecretCipher.isEncrypted(value)) return value;
+      try {
+        return this.decrypt(value);
+      } catch (error) {
+        failed(path, error as Error);
+        return value;
+      }
+    });
   }
 
   private map(
     config: JsonObject,
     paths: readonly string[],
-    change: (value: JsonValue) => JsonValue,
+    change: (value: JsonValue, path: string) => JsonValue,
   ): JsonObject {
     let copy: JsonObject | undefined;
     for (const path of paths) {
       const parts = path.split('.');
       const value = readAt(config, parts);
       if (value === undefined || value === null) continue;
-      const next = change(value);
+      const next = change(value, path);
       if (next === value) continue;
       copy ??= structuredClone(config);
       writeAt(copy, parts, next);
     }
     return copy ?? config;
   }
+}
+
+/**
+ * The secret paths of `config` (a patch or a new record's config, as a client sends it) whose value
+ * looks like one this module encrypted. Such a value would be stored as it is (sealing keeps what is
+ * already sealed) and then fail to decrypt: it is refused instead.
+ */
+export function sealedLookalikes(config: JsonObject, paths: readonly string[]): string[] {
+  return paths.filter((path) => SecretCipher.isEncrypted(readAt(config, path.split('.'))));
 }

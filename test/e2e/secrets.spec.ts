@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { PluginHostService, SECRET_MASK, type PluginChangeEvent } from '../../lib/index.js';
+import { SecretCipher } from '../../lib/secret-cipher.util.js';
 import { createTestApp, DEFAULT_PROVIDERS } from '../src/app.factory.js';
 import { createSqliteDatabase, type TestDatabase } from '../src/databases.js';
 import { VaultPlugin } from '../src/plugins.fixture.js';
@@ -118,10 +119,10 @@ describe('secrets encrypted at rest', () => {
   let db: TestDatabase;
   const key1 = { id: 'k1', key: Buffer.alloc(32, 1).toString('base64') };
   const key2 = { id: 'k2', key: Buffer.alloc(32, 2).toString('hex') };
-  const rawConfig = () => {
+  const rawConfig = (slug = 'vault') => {
     const sqlite = new Database(String(db.options.database), { readonly: true });
     try {
-      const row = sqlite.prepare("SELECT config FROM plugins WHERE slug = 'vault'").get() as {
+      const row = sqlite.prepare('SELECT config FROM plugins WHERE slug = ?').get(slug) as {
         config: string;
       };
       return JSON.parse(row.config) as Record<string, unknown>;
@@ -152,6 +153,83 @@ describe('secrets encrypted at rest', () => {
 
     app = await boot({ database: db.options, host: { encryptionKeys: [key2] } });
     expect(app.get(PluginHostService).configValue('vault', 'apiKey')).toBe('sk-secret');
+  });
+
+  it('keeps the secrets of plugins declared in the plugins option sealed across a restart', async () => {
+    const host = { encryptionKeys: [key1], plugins: [{ slug: 'crm', secrets: ['apiKey'] }] };
+    let app = await boot({ database: db.options, host });
+    await app.get(PluginHostService).configure('crm', { apiKey: 'sk-first' });
+    expect(String(rawConfig('crm').apiKey)).toMatch(/^enc:v1:k1:/);
+    await app.close();
+
+    // The first load after a restart used to run before these declarations were known: it left
+    // the ciphertext undecrypted, and the next write stored and answered the secret in clear.
+    app = await boot({ database: db.options, host });
+    const service = app.get(PluginHostService);
+    expect(service.configValue('crm', 'apiKey')).toBe('sk-first');
+    const answer = await request(app.getHttpServer())
+      .post(`${API}/plugins/crm/configure`)
+      .send({ apiKey: 'sk-second' });
+    expect(answer.status).toBe(200);
+    expect(answer.body.config.apiKey).toBe(SECRET_MASK);
+    expect(String(rawConfig('crm').apiKey)).toMatch(/^enc:v1:k1:/);
+    expect(JSON.stringify(rawConfig('crm'))).not.toContain('sk-second');
+    expect(service.configValue('crm', 'apiKey')).toBe('sk-second');
+  });
+
+  it('refuses a secret value that looks encrypted, and changes nothing', async () => {
+    const app = await boot({ database: db.options, host: { encryptionKeys: [key1] } });
+    const service = app.get(PluginHostService);
+    await service.configure('vault', { apiKey: 'sk-kept' });
+    const before = rawConfig();
+    const answer = await request(app.getHttpServer())
+      .post(`${API}/plugins/vault/configure`)
+      .send({ apiKey: 'enc:v1:k1:AA:AA:AA', smtp: { host: 'mx', port: 25, password: 'enc:v1:x' } });
+    expect(answer.status).toBe(400);
+    expect(answer.body.code).toBe('VALIDATION_FAILED');
+    expect(answer.body.details.map((d: { path: string }) => d.path).sort()).toEqual([
+      'config.apiKey',
+      'config.smtp.password',
+    ]);
+    expect(rawConfig()).toEqual(before);
+    expect(service.configValue('vault', 'apiKey')).toBe('sk-kept');
+    // A value that only contains the mark is an ordinary secret.
+    await service.configure('vault', { apiKey: 'my enc:v1: key' });
+    expect(service.configValue('vault', 'apiKey')).toBe('my enc:v1: key');
+  });
+
+  it('decrypts every secret it can when one stored value does not decrypt', async () => {
+    let app = await boot({ database: db.options, host: { encryptionKeys: [key1] } });
+    await app
+      .get(PluginHostService)
+      .configure('vault', { apiKey: 'sk-apikey', smtp: { host: 'mx', port: 25, password: 'pw' } });
+    await app.close();
+    // Someone with write access to the table spoils one value.
+    const sqlite = new Database(String(db.options.database));
+    try {
+      const config = rawConfig();
+      config.apiKey = 'enc:v1:k1:AA:AA:AA';
+      sqlite
+        .prepare("UPDATE plugins SET config = ? WHERE slug = 'vault'")
+        .run(JSON.stringify(config));
+    } finally {
+      sqlite.close();
+    }
+    app = await boot({ database: db.options, host: { encryptionKeys: [key1] } });
+    const service = app.get(PluginHostService);
+    expect(service.configValue('vault', 'smtp.password')).toBe('pw');
+    expect(String(service.configValue('vault', 'apiKey'))).toMatch(/^enc:v1:/);
+  });
+
+  it('refuses a ciphertext whose authentication tag is cut short', () => {
+    const cipher = new SecretCipher([key1]);
+    const sealed = cipher.encrypt('top-secret');
+    expect(cipher.decrypt(sealed)).toBe('top-secret');
+    const [id, iv, tag, body] = sealed.slice('enc:v1:'.length).split(':');
+    for (const bytes of [4, 12, 15]) {
+      const short = Buffer.from(tag, 'base64').subarray(0, bytes).toString('base64');
+      expect(() => cipher.decrypt(`enc:v1:${id}:${iv}:${short}:${body}`)).toThrow(/16 bytes/);
+    }
   });
 
   it('refuses a key that is not 32 bytes at boot', async () => {
