@@ -136,8 +136,8 @@ export function header(headers: Headers, name: string): string {
 
 /**
  * The REST API's transport rules, checked after access and before any pipe: a body over
- * `maxBodyBytes` is 413; a request that carries a body, or declares a type, must say it is JSON
- * (415 otherwise, so a cross-site HTML form cannot reach a mutating route); and a JSON body the
+ * `maxBodyBytes` is 413; a request that carries a body, or declares a type, or is a browser's POST,
+ * must say it is JSON (415 otherwise, so a cross-site page cannot reach a mutating route); and a JSON body the
  * platform left unread (`application/merge-patch+json` and the other `+json` types: the platforms'
  * parsers take `application/json` only) is read here into `request.body`, with the same rules and
  * answers as theirs. Synchronous unless there is a body to read.
@@ -158,6 +158,19 @@ export function acceptJsonTransport(
   const carries = length > 0 || headers['transfer-encoding'] !== undefined;
   if ((carries || typed) && declared !== 'application/json' && !JSON_TYPE.test(declared)) {
     throw transportRefusal(TRANSPORT_MESSAGES.notJsonType);
+  }
+  // The one cross-site request left: a page can make a browser POST with no body and no type
+  // (`fetch(url, { method: 'POST', mode: 'no-cors', credentials: 'include' })`, `sendBeacon`),
+  // cookies included, with no CORS preflight. Browsers mark every POST with `Origin` (and
+  // `Sec-Fetch-Site`); declaring JSON, which such a page cannot do without a preflight, is asked
+  // of them. `curl -X POST` and other clients that send neither keep the bodyless form.
+  if (
+    !carries &&
+    declared === '' &&
+    request.method === 'POST' &&
+    (headers.origin !== undefined || headers['sec-fetch-site'] !== undefined)
+  ) {
+    throw transportRefusal(TRANSPORT_MESSAGES.browserPost);
   }
   const body = request.body;
   if (body !== undefined && (typeof body !== 'object' || body === null)) {

@@ -74,6 +74,8 @@ export const TRANSPORT_MESSAGES = {
   notObject: 'The request body must be a JSON object.',
   tooLarge: 'The request body is larger than this server accepts.',
   notJsonType: 'Send request bodies as application/json.',
+  browserPost:
+    'A POST from a browser must declare Content-Type: application/json, even without a body.',
   cutShort: 'The request body was cut short.',
 } as const;
 

@@ -39,6 +39,33 @@ describe('HTTP details', () => {
     expect((await http().get(`${API}/plugins/mail`)).body.enabled).toBe(true);
   });
 
+  it('refuses a bodyless POST from a browser (no-cors fetch, sendBeacon) unless it declares JSON', async () => {
+    // What a page on another site can send with the victim's cookies and no CORS preflight.
+    for (const browser of [
+      { Origin: 'https://evil.example' },
+      { 'Sec-Fetch-Site': 'cross-site', 'Sec-Fetch-Mode': 'no-cors' },
+    ]) {
+      for (const path of [`${API}/plugins/mail/toggle`, `${API}/capabilities/mail.deliver/run`]) {
+        const res = await http().post(path).set(browser);
+        expect(res.status).toBe(415);
+        expect(res.body).toMatchObject({ code: 'UNSUPPORTED_MEDIA_TYPE' });
+        expect(res.body.message).toMatch(/from a browser/);
+      }
+    }
+    expect((await http().get(`${API}/plugins/mail`)).body.enabled).toBe(true);
+    // The admin's own page declares JSON (a type another site cannot send without a preflight).
+    const own = await http()
+      .post(`${API}/plugins/mail/toggle`)
+      .set({ Origin: 'http://localhost', 'Sec-Fetch-Site': 'same-origin' })
+      .set('Content-Type', 'application/json');
+    expect(own.status).toBe(200);
+    expect(own.body.enabled).toBe(false);
+    // Reads from a browser are untouched.
+    const read = await http().get(`${API}/plugins/mail`).set({ Origin: 'https://evil.example' });
+    expect(read.status).toBe(200);
+    await http().post(`${API}/plugins/mail/toggle`).send({ enabled: true }).expect(200);
+  });
+
   it('accepts a bodyless toggle and application/*+json bodies', async () => {
     await http().post(`${API}/plugins/mail/toggle`).expect(200);
     const res = await http()
