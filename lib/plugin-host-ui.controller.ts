@@ -40,6 +40,10 @@ const ACTIONS: readonly PluginHostAction[] = [
   'reorder',
   'run',
   'audit',
+  'workflow.define',
+  'workflow.remove',
+  'workflow.run',
+  'workflow.read',
 ];
 /** The actions whose routes name a plugin slug, so `authorize` may answer them per plugin. */
 const PLUGIN_ACTIONS = ['update', 'toggle', 'configure', 'remove'] as const;

@@ -273,7 +273,7 @@ export class PluginHostController {
   }
 
   @Get('workflows/runs')
-  @Action('read')
+  @Action('workflow.read')
   workflowRuns(
     @Query('workflow') workflow?: string,
     @Query('status') status?: string,
@@ -289,7 +289,7 @@ export class PluginHostController {
   }
 
   @Get('workflows/runs/:id')
-  @Action('read')
+  @Action('workflow.read')
   workflowRun(@Param('id') id: string): Promise<WorkflowRun> {
     return this.host.workflows.run(id);
   }

@@ -48,7 +48,7 @@ export const MESSAGES = {
   navFingerprintNotString: 'expectedNavFingerprint must be a string, as navFingerprint() gives it.',
   badNavIfMatch: 'If-Match must be the ETag of GET /nav, e.g. W/"3q2-7w_x8Kp1Zm0".',
   forbiddenAnonymous:
-    'This route changes state or runs code and no guards are configured. Pass `guards` to ' +
+    'This route changes state, runs code or reads private data (the audit log, workflow runs) and no guards are configured. Pass `guards` to ' +
     'PluginHostModule.forRoot({ guards: [YourAuthGuard] }), or set `allowAnonymous: true` for development.',
   forbiddenAction: (action: string, slug?: string) =>
     `Not allowed to ${action}${slug ? ` "${slug}"` : ''}.`,

@@ -18,7 +18,9 @@ export type PluginHostAction =
   | 'audit'
   | 'workflow.define'
   | 'workflow.remove'
-  | 'workflow.run';
+  | 'workflow.run'
+  /** Reading workflow runs (`GET /workflows/runs`, `/workflows/runs/:id`): their inputs, outputs and errors. */
+  | 'workflow.read';
 
 /** What `authorize` receives for every REST call. */
 export interface PluginHostAuthorizeContext {

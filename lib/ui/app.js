@@ -23,6 +23,7 @@ const STRINGS = {
     noWorkflows: 'No workflow is defined.',
     noRuns: 'No run yet.',
     workflowsForbidden: 'You may not read workflows.',
+    runsForbidden: 'You may not read workflow runs.',
     stepsOf: 'Steps of {0}',
     src_code: 'code',
     src_runtime: 'runtime',
@@ -159,6 +160,7 @@ const STRINGS = {
     noWorkflows: 'لا يوجد سير عمل معرّف.',
     noRuns: 'لا توجد تشغيلات بعد.',
     workflowsForbidden: 'لا يحق لك قراءة سير العمل.',
+    runsForbidden: 'لا يحق لك قراءة تشغيلات سير العمل.',
     stepsOf: 'خطوات {0}',
     src_code: 'في الشيفرة',
     src_runtime: 'وقت التشغيل',
@@ -298,7 +300,7 @@ const state = {
   navFailed: false,
   run: null,
   audit: { items: [], next: null, slug: '', action: '', error: '', loaded: false },
-  workflows: { definitions: [], runs: [], error: '', loaded: false },
+  workflows: { definitions: [], runs: [], runsForbidden: false, error: '', loaded: false },
   live: 'connecting',
   loadError: '',
 };
@@ -529,15 +531,18 @@ async function loadAudit(mode) {
 /** The workflow definitions and the most recent runs, newest first. */
 async function loadWorkflows() {
   const workflows = state.workflows;
+  // Runs hold inputs, outputs and errors: reading them is an action of its own.
+  const readRuns = can('workflow.read');
   try {
     const [definitions, page] = await Promise.all([
       api('GET', 'workflows'),
-      api('GET', 'workflows/runs?limit=20'),
+      readRuns ? api('GET', 'workflows/runs?limit=20') : { items: [] },
     ]);
     workflows.definitions = definitions;
     workflows.runs = [...page.items].sort(
       (a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt),
     );
+    workflows.runsForbidden = !readRuns;
     workflows.error = '';
   } catch (e) {
     workflows.error = e.status === 403 ? t('workflowsForbidden') : errorText(e);
@@ -1462,8 +1467,10 @@ function workflowsView() {
       'section',
       { 'aria-labelledby': 'runs-title' },
       h('h3', { id: 'runs-title' }, t('recentRuns')),
+      workflows.runsForbidden && h('p', { class: 'note' }, t('runsForbidden')),
       workflows.loaded &&
         !workflows.error &&
+        !workflows.runsForbidden &&
         workflows.runs.length === 0 &&
         h('p', {}, t('noRuns')),
       workflows.runs.length > 0 &&

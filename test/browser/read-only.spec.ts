@@ -72,6 +72,11 @@ describe('a user without mutation rights', () => {
 
     await page.click('.tabs a[href="#audit"]');
     await page.getByText('You may not read the audit log.').waitFor();
+
+    // Workflow definitions are open; their runs (inputs, outputs, errors) are not.
+    await page.click('.tabs a[href="#workflows"]');
+    await page.getByText('You may not read workflow runs.').waitFor();
+    expect(await page.locator('#definitions-title').isVisible()).toBe(true);
   });
 
   it('gets per-plugin controls where authorize allows them', async () => {

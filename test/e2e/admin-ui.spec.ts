@@ -171,6 +171,10 @@ const every = (value: boolean) => ({
   reorder: value,
   run: value,
   audit: value,
+  'workflow.define': value,
+  'workflow.remove': value,
+  'workflow.run': value,
+  'workflow.read': value,
 });
 
 describe('GET /access', () => {

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { PluginHostModuleForRootOptions } from '../../lib/index.js';
+import { PluginHostService, type PluginHostModuleForRootOptions } from '../../lib/index.js';
 import { createTestApp } from '../src/app.factory.js';
 import { expectError, STORE_SETUPS, PLUGIN_FIELDS } from '../src/http-assertions.js';
 
@@ -706,6 +706,24 @@ describe.each(STORE_SETUPS)('REST API on $name', ({ sqlite }) => {
       expectError(res, 403, 'FORBIDDEN');
       expect(res.body.message).toContain('guards');
       expect(await plugins()).toEqual(before);
+    });
+
+    it('closes the workflow runs (inputs, outputs, errors) like the audit log', async () => {
+      const host = app.get(PluginHostService);
+      await host.defineWorkflow({
+        name: 'probe-flow',
+        steps: [{ id: 'echo', capability: 'newsletter.echo' }],
+      });
+      const run = await host.runWorkflow('probe-flow', {});
+      for (const path of ['/workflows/runs', `/workflows/runs/${run.id}`, '/audit']) {
+        const res = await http().get(`${BASE}${path}`);
+        expectError(res, 403, 'FORBIDDEN');
+        expect(res.body.message, path).toContain('reads private data');
+        expect(JSON.stringify(res.body)).not.toContain(run.id);
+      }
+      // The definitions are no more private than the capabilities list.
+      expect((await http().get(`${BASE}/workflows`)).status).toBe(200);
+      expect((await http().get(`${BASE}/workflows/probe-flow`)).status).toBe(200);
     });
 
     it('does not run the capability it refuses', async () => {
