@@ -7,9 +7,10 @@ import { SECRET_MASK, SECRET_METADATA } from './plugin-host.constants.js';
 import { PluginValidationError, type PluginValidationDetail } from './plugin-host.errors.js';
 
 /**
- * Dotted paths of the secret fields a schema marks with `@Secret()` (nested schema classes are
- * followed through the declared types of their validated properties), plus the `secrets` listed by
- * hand.
+ * Paths of the secret fields a schema marks with `@Secret()`, plus the `secrets` listed by hand.
+ * Nested schema classes are followed through the declared types of their validated properties, and
+ * arrays of them through their `@Type(() => Element)`; a path crosses an array as `name[]`
+ * (`accounts[].password`: the password of every account).
  */
 export function secretPaths(schema: Type | undefined, listed: readonly string[] = []): string[] {
   const paths = new Set(listed);
@@ -26,7 +27,11 @@ export function secretPaths(schema: Type | undefined, listed: readonly string[] 
 
 const SCALARS: ReadonlySet<unknown> = new Set([Object, String, Number, Boolean, Array, Date]);
 
-/** Validated properties whose declared type is itself a class. */
+/**
+ * Validated properties whose declared type is itself a class, by key; an array of a class by
+ * `key[]`. An array's element class is the one class-transformer builds for it (its `@Type`), found
+ * by transforming a probe: the same transform validation runs, so it sees what validation sees.
+ */
 function nestedSchemas(type: Type): Array<[string, Type]> {
   const keys = new Set(
     getMetadataStorage()
@@ -36,9 +41,95 @@ function nestedSchemas(type: Type): Array<[string, Type]> {
   const found: Array<[string, Type]> = [];
   for (const key of keys) {
     const child = Reflect.getMetadata('design:type', type.prototype as object, key) as unknown;
-    if (typeof child === 'function' && !SCALARS.has(child)) found.push([key, child as Type]);
+    if (child === Array) {
+      const element = arrayElementClass(type, key);
+      if (element) found.push([`${key}[]`, element]);
+    } else if (typeof child === 'function' && !SCALARS.has(child)) {
+      found.push([key, child as Type]);
+    }
   }
   return found;
+}
+
+function arrayElementClass(type: Type, key: string): Type | undefined {
+  try {
+    const probe = plainToInstance(type, { [key]: [{}] }) as Record<string, unknown>;
+    const element = (probe[key] as unknown[] | undefined)?.[0];
+    const made = (element as object | undefined)?.constructor as Type | undefined;
+    return made && made !== Object ? made : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** One place a secret path reaches in a config: the value and how to get to it. */
+export interface SecretLocation {
+  value: JsonValue;
+  /** Keys and array indexes from the root. */
+  trail: ReadonlyArray<string | number>;
+  /** The concrete path, for messages: `accounts[1].password`. */
+  label: string;
+}
+
+/**
+ * Every place `path` (dotted, `name[]` for each element of an array) reaches in `source` that holds
+ * a value (own properties only).
+ */
+export function locateSecrets(source: JsonValue, path: string): SecretLocation[] {
+  let found: SecretLocation[] = [{ value: source, trail: [], label: '' }];
+  for (const segment of path.split('.')) {
+    const each = segment.endsWith('[]');
+    const name = each ? segment.slice(0, -2) : segment;
+    const next: SecretLocation[] = [];
+    for (const at of found) {
+      if (!isPlainObject(at.value) || !Object.hasOwn(at.value, name)) continue;
+      const child = (at.value as JsonObject)[name];
+      const label = at.label ? `${at.label}.${name}` : name;
+      if (!each) next.push({ value: child, trail: [...at.trail, name], label });
+      else if (Array.isArray(child)) {
+        child.forEach((item, index) =>
+          next.push({
+            value: item,
+            trail: [...at.trail, name, index],
+            label: `${label}[${index}]`,
+          }),
+        );
+      }
+    }
+    found = next;
+  }
+  return found;
+}
+
+/** The value at `trail` (keys and indexes), or `undefined`. */
+export function readTrail(
+  source: JsonValue,
+  trail: ReadonlyArray<string | number>,
+): JsonValue | undefined {
+  let node: JsonValue | undefined = source;
+  for (const step of trail) {
+    if (typeof step === 'number') {
+      if (!Array.isArray(node) || step >= node.length) return undefined;
+      node = node[step];
+    } else {
+      if (!isPlainObject(node) || !Object.hasOwn(node, step)) return undefined;
+      node = (node as JsonObject)[step];
+    }
+  }
+  return node;
+}
+
+/** Sets the value at `trail` in a mutable copy whose parents exist (a location found them). */
+export function writeTrail(
+  target: JsonObject,
+  trail: ReadonlyArray<string | number>,
+  value: JsonValue | undefined,
+): void {
+  let node = target as unknown as Record<string | number, JsonValue>;
+  for (const step of trail.slice(0, -1)) node = node[step] as unknown as typeof node;
+  const last = trail[trail.length - 1];
+  if (value === undefined) delete node[last];
+  else node[last] = value;
 }
 
 /**
@@ -81,46 +172,53 @@ export function maskSecrets(config: JsonObject, paths: readonly string[]): JsonO
   if (paths.length === 0) return config;
   let copy: JsonObject | undefined;
   for (const path of paths) {
-    const parts = path.split('.');
-    const value = readAt(config, parts);
-    if (value === undefined || value === null) continue;
-    copy ??= structuredClone(config);
-    writeAt(copy, parts, SECRET_MASK);
+    for (const { value, trail } of locateSecrets(config, path)) {
+      if (value === undefined || value === null) continue;
+      copy ??= structuredClone(config);
+      writeTrail(copy, trail, SECRET_MASK);
+    }
   }
   return copy ?? config;
 }
 
-/** Removes from a patch every secret whose value is the mask, so sending it back changes nothing. */
-export function dropMaskedSecrets(patch: JsonObject, paths: readonly string[]): JsonObject {
+/**
+ * A patch in which every secret sent back as the mask stands for the stored value, so sending a
+ * masked config back changes no secret. Outside arrays the masked key is dropped (the merge keeps
+ * what is stored); inside one (which a merge patch replaces whole) it gets the value `current` holds
+ * at the same place. A mask with no stored value behind it is refused.
+ */
+export function restoreMaskedSecrets(
+  patch: JsonObject,
+  paths: readonly string[],
+  current: JsonObject,
+): JsonObject {
   let copy: JsonObject | undefined;
+  const orphans: string[] = [];
   for (const path of paths) {
-    const parts = path.split('.');
-    if (readAt(patch, parts) !== SECRET_MASK) continue;
-    copy ??= structuredClone(patch);
-    deleteAt(copy, parts);
+    for (const { value, trail, label } of locateSecrets(patch, path)) {
+      if (value !== SECRET_MASK) continue;
+      copy ??= structuredClone(patch);
+      if (!trail.some((step) => typeof step === 'number')) {
+        writeTrail(copy, trail, undefined);
+        continue;
+      }
+      const stored = readTrail(current, trail);
+      if (stored === undefined || stored === null || stored === SECRET_MASK) orphans.push(label);
+      else writeTrail(copy, trail, stored);
+    }
+  }
+  if (orphans.length > 0) {
+    const errors = orphans.map(
+      (label) => `config.${label}: the mask stands for a stored secret, and none is stored here`,
+    );
+    throw new PluginValidationError(
+      errors.join('; '),
+      errors,
+      orphans.map((label) => ({
+        path: `config.${label}`,
+        message: 'the mask stands for a stored secret, and none is stored here',
+      })),
+    );
   }
   return copy ?? patch;
-}
-
-/** The value at `parts`, or `undefined` (own properties only). */
-export function readAt(source: JsonValue, parts: readonly string[]): JsonValue | undefined {
-  let node: JsonValue | undefined = source;
-  for (const part of parts) {
-    if (!isPlainObject(node) || !Object.prototype.hasOwnProperty.call(node, part)) return undefined;
-    node = (node as JsonObject)[part];
-  }
-  return node;
-}
-
-/** Sets the value at `parts` in a mutable copy (the parents exist, since `readAt` found a value). */
-export function writeAt(target: JsonObject, parts: readonly string[], value: JsonValue): void {
-  let node = target;
-  for (const part of parts.slice(0, -1)) node = node[part] as JsonObject;
-  node[parts[parts.length - 1]] = value;
-}
-
-function deleteAt(target: JsonObject, parts: readonly string[]): void {
-  let node = target;
-  for (const part of parts.slice(0, -1)) node = node[part] as JsonObject;
-  delete node[parts[parts.length - 1]];
 }

@@ -14,7 +14,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { CapabilityRegistry, type RegisteredCapability } from './capability.registry.js';
 import {
   assertConfigMatches,
-  dropMaskedSecrets,
+  restoreMaskedSecrets,
   maskSecrets,
   secretPaths,
 } from './config-schema.util.js';
@@ -587,9 +587,12 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
     );
     const { schema, secrets } = this.schemaOf(slug);
     assertNoSealedLookalikes(patch, secrets);
-    const safePatch = dropMaskedSecrets(cloneJson(patch), secrets);
+    const copy = cloneJson(patch);
     return this.mutate(slug, options, (current) => {
-      const config = mergePatch(current.config, safePatch);
+      const config = mergePatch(
+        current.config,
+        restoreMaskedSecrets(copy, secrets, current.config),
+      );
       // The patch was checked alone; what it adds to the stored keys may pass the limits.
       this.assertConfig(config, schema);
       return { config };

@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import type { JsonObject, JsonValue } from './entities/plugin.entity.js';
-import { readAt, writeAt } from './config-schema.util.js';
+import { locateSecrets, writeTrail } from './config-schema.util.js';
 
 /** One encryption key: an id stored with every value it encrypts, and 32 bytes (base64 or hex). */
 export interface PluginHostEncryptionKey {
@@ -112,13 +112,13 @@ export class SecretCipher {
   ): JsonObject {
     let copy: JsonObject | undefined;
     for (const path of paths) {
-      const parts = path.split('.');
-      const value = readAt(config, parts);
-      if (value === undefined || value === null) continue;
-      const next = change(value, path);
-      if (next === value) continue;
-      copy ??= structuredClone(config);
-      writeAt(copy, parts, next);
+      for (const { value, trail, label } of locateSecrets(config, path)) {
+        if (value === undefined || value === null) continue;
+        const next = change(value, label);
+        if (next === value) continue;
+        copy ??= structuredClone(config);
+        writeTrail(copy, trail, next);
+      }
     }
     return copy ?? config;
   }
@@ -130,5 +130,9 @@ export class SecretCipher {
  * already sealed) and then fail to decrypt: it is refused instead.
  */
 export function sealedLookalikes(config: JsonObject, paths: readonly string[]): string[] {
-  return paths.filter((path) => SecretCipher.isEncrypted(readAt(config, path.split('.'))));
+  return paths.flatMap((path) =>
+    locateSecrets(config, path)
+      .filter(({ value }) => SecretCipher.isEncrypted(value))
+      .map(({ label }) => label),
+  );
 }

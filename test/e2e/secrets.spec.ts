@@ -1,9 +1,18 @@
-import type { INestApplication } from '@nestjs/common';
+import { Injectable, type INestApplication } from '@nestjs/common';
+import { Type } from 'class-transformer';
+import { IsArray, IsOptional, IsString, ValidateNested } from 'class-validator';
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import Database from 'better-sqlite3';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { PluginHostService, SECRET_MASK, type PluginChangeEvent } from '../../lib/index.js';
+import {
+  Capability,
+  HostedPlugin,
+  PluginHostService,
+  Secret,
+  SECRET_MASK,
+  type PluginChangeEvent,
+} from '../../lib/index.js';
 import { SecretCipher } from '../../lib/secret-cipher.util.js';
 import { createTestApp, DEFAULT_PROVIDERS } from '../src/app.factory.js';
 import { createSqliteDatabase, type TestDatabase } from '../src/databases.js';
@@ -51,6 +60,125 @@ describe('config schemas', () => {
     await expect(host.configure('vault', { smtp: { host: null } })).rejects.toMatchObject({
       code: 'VALIDATION_FAILED',
     });
+  });
+});
+
+class Account {
+  @IsString() user!: string;
+  @Secret() @IsString() password!: string;
+}
+class TeamConfig {
+  @IsOptional()
+  @IsArray()
+  @ValidateNested({ each: true })
+  @Type(() => Account)
+  accounts?: Account[];
+}
+/** Secrets in the elements of an array: `accounts[].password`. */
+@HostedPlugin({ slug: 'team', configSchema: TeamConfig })
+@Injectable()
+class TeamPlugin {
+  @Capability('team.passwords')
+  passwords(_input: unknown, ctx: { plugin: { config: TeamConfig } }) {
+    return (ctx.plugin.config.accounts ?? []).map((account) => account.password);
+  }
+}
+
+describe('secrets in arrays', () => {
+  const bootTeam = (options: Parameters<typeof createTestApp>[0] = {}) =>
+    boot({ providers: [...DEFAULT_PROVIDERS, TeamPlugin], ...options });
+
+  it('masks the secret of every element everywhere, and the capability gets the values', async () => {
+    const app = await bootTeam();
+    const events: PluginChangeEvent[] = [];
+    app
+      .get(EventEmitter2)
+      .on('plugin-host.plugin.configured', (e: PluginChangeEvent) => events.push(e));
+    const http = () => request(app.getHttpServer());
+    const configured = await http()
+      .post(`${API}/plugins/team/configure`)
+      .send({
+        accounts: [
+          { user: 'ada', password: 'hunter2' },
+          { user: 'bob', password: 'pw-b' },
+        ],
+      });
+    expect(configured.status).toBe(200);
+    const masked = {
+      accounts: [
+        { user: 'ada', password: SECRET_MASK },
+        { user: 'bob', password: SECRET_MASK },
+      ],
+    };
+    expect(configured.body.config).toEqual(masked);
+    expect((await http().get(`${API}/plugins/team`)).body.config).toEqual(masked);
+    const audit = await http().get(`${API}/audit?slug=team`);
+    expect(JSON.stringify([audit.body, events])).not.toMatch(/hunter2|pw-b/);
+    const run = await http().post(`${API}/capabilities/team.passwords/run`).send({});
+    expect(run.body.output).toEqual(['hunter2', 'pw-b']);
+  });
+
+  it('keeps each stored secret when the masked array comes back, and refuses a mask with none behind it', async () => {
+    const app = await bootTeam();
+    const host = app.get(PluginHostService);
+    const http = () => request(app.getHttpServer());
+    await host.configure('team', { accounts: [{ user: 'ada', password: 'hunter2' }] });
+    const shown = (await http().get(`${API}/plugins/team`)).body.config;
+    // The admin adds an account: the array comes back whole, the first password masked.
+    const added = await http()
+      .post(`${API}/plugins/team/configure`)
+      .send({ accounts: [...shown.accounts, { user: 'bob', password: 'pw-b' }] });
+    expect(added.status).toBe(200);
+    expect(host.configValue('team', 'accounts')).toEqual([
+      { user: 'ada', password: 'hunter2' },
+      { user: 'bob', password: 'pw-b' },
+    ]);
+    const orphan = await http()
+      .post(`${API}/plugins/team/configure`)
+      .send({
+        accounts: [
+          { user: 'eve', password: 'x' },
+          { user: 'ada', password: 'x' },
+          { user: 'cy', password: SECRET_MASK },
+        ],
+      });
+    expect(orphan.status).toBe(400);
+    expect(orphan.body.details).toEqual([
+      { path: 'config.accounts[2].password', message: expect.stringMatching(/mask/) },
+    ]);
+    expect(host.configValue('team', 'accounts')).toHaveLength(2);
+  });
+
+  it('encrypts the secret of every element at rest', async () => {
+    const db = await createSqliteDatabase();
+    const key = { id: 'k1', key: Buffer.alloc(32, 3).toString('base64') };
+    try {
+      let app = await bootTeam({ database: db.options, host: { encryptionKeys: [key] } });
+      await app.get(PluginHostService).configure('team', {
+        accounts: [
+          { user: 'ada', password: 'hunter2' },
+          { user: 'bob', password: 'pw-b' },
+        ],
+      });
+      const sqlite = new Database(String(db.options.database), { readonly: true });
+      const row = sqlite.prepare("SELECT config FROM plugins WHERE slug = 'team'").get() as {
+        config: string;
+      };
+      sqlite.close();
+      const stored = JSON.parse(row.config) as {
+        accounts: Array<{ user: string; password: string }>;
+      };
+      expect(stored.accounts.map((a) => a.user)).toEqual(['ada', 'bob']);
+      for (const account of stored.accounts) expect(account.password).toMatch(/^enc:v1:k1:/);
+      await app.close();
+      app = await bootTeam({ database: db.options, host: { encryptionKeys: [key] } });
+      expect(app.get(PluginHostService).configValue('team', 'accounts')).toEqual([
+        { user: 'ada', password: 'hunter2' },
+        { user: 'bob', password: 'pw-b' },
+      ]);
+    } finally {
+      await db.drop();
+    }
   });
 });
 

@@ -1,0 +1,87 @@
+import { Type } from 'class-transformer';
+import { IsArray, IsOptional, IsString, ValidateNested } from 'class-validator';
+import { describe, expect, it } from 'vitest';
+import { Secret, SECRET_MASK } from '../../lib/index.js';
+import {
+  locateSecrets,
+  maskSecrets,
+  restoreMaskedSecrets,
+  secretPaths,
+} from '../../lib/config-schema.util.js';
+
+class Member {
+  @IsString() name!: string;
+  @Secret() @IsString() token!: string;
+}
+class Group {
+  @Secret() @IsOptional() @IsString() key?: string;
+  @IsArray() @ValidateNested({ each: true }) @Type(() => Member) members!: Member[];
+}
+class Settings {
+  @IsArray() @ValidateNested({ each: true }) @Type(() => Group) groups!: Group[];
+  /** An array without @Type: its elements are not followed. */
+  @IsOptional() @IsArray() plain?: unknown[];
+  @IsOptional() @IsArray() @IsString({ each: true }) tags?: string[];
+}
+
+describe('secret paths through arrays', () => {
+  it('follows arrays of classes through their @Type, as name[]', () => {
+    expect(secretPaths(Settings, ['tags[]'])).toEqual([
+      'groups[].key',
+      'groups[].members[].token',
+      'tags[]',
+    ]);
+  });
+
+  it('locates every element, masks them, and leaves other shapes alone', () => {
+    const config = {
+      groups: [
+        { key: 'k0', members: [{ name: 'a', token: 't0' }, { name: 'b' }] },
+        { members: 'not an array' },
+        'not an object',
+      ],
+      tags: ['x', null],
+    };
+    const paths = secretPaths(Settings, ['tags[]']);
+    expect(locateSecrets(config as never, 'groups[].members[].token').map((l) => l.label)).toEqual([
+      'groups[0].members[0].token',
+    ]);
+    expect(maskSecrets(config as never, paths)).toEqual({
+      groups: [
+        { key: SECRET_MASK, members: [{ name: 'a', token: SECRET_MASK }, { name: 'b' }] },
+        { members: 'not an array' },
+        'not an object',
+      ],
+      tags: [SECRET_MASK, null],
+    });
+    // The input is not changed.
+    expect(config.groups[0].key).toBe('k0');
+  });
+
+  it('restores masked array secrets from the stored config by position', () => {
+    const current = { groups: [{ key: 'k0', members: [{ name: 'a', token: 't0' }] }] };
+    const patch = {
+      groups: [
+        {
+          key: SECRET_MASK,
+          members: [
+            { name: 'a', token: SECRET_MASK },
+            { name: 'n', token: 'new' },
+          ],
+        },
+      ],
+    };
+    expect(restoreMaskedSecrets(patch as never, secretPaths(Settings), current as never)).toEqual({
+      groups: [
+        {
+          key: 'k0',
+          members: [
+            { name: 'a', token: 't0' },
+            { name: 'n', token: 'new' },
+          ],
+        },
+      ],
+    });
+    expect(patch.groups[0].key).toBe(SECRET_MASK);
+  });
+});
