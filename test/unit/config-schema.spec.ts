@@ -55,7 +55,7 @@ describe('secret paths through arrays', () => {
       tags: [SECRET_MASK, null],
     });
     // The input is not changed.
-    expect(config.groups[0].key).toBe('k0');
+    expect(config.groups[0]).toMatchObject({ key: 'k0' });
   });
 
   it('restores masked array secrets from the stored config by position', () => {
