@@ -22,6 +22,7 @@ import type {
   PluginHostAction,
   ResolvedPluginHostOptions,
 } from './interfaces/plugin-host-options.interface.js';
+import { ErrorResponse } from './dto/responses.dto.js';
 import { PluginHostAccessGuard } from './plugin-host-access.guard.js';
 import { PLUGIN_HOST_ACTION_METADATA } from './plugin-host.constants.js';
 import { PluginHostExceptionFilter } from './plugin-host-exception.filter.js';
@@ -242,7 +243,7 @@ function describeOpenApi(): void {
     for (const decorator of decorators) decorator(proto, method, descriptor);
   };
   const flags = { type: 'object', additionalProperties: { type: 'boolean' } };
-  const forbidden = s.ApiResponse({ status: 403, description: 'FORBIDDEN' });
+  const forbidden = s.ApiResponse({ status: 403, description: 'FORBIDDEN', type: ErrorResponse });
   s.ApiTags('plugin-host')(PluginHostUiController);
   decorate(
     'rights',
@@ -271,7 +272,11 @@ function describeOpenApi(): void {
       summary: 'Server-sent events: every plugin change as a `change` event, a comment every 15 s',
     }),
     s.ApiProduces('text/event-stream'),
-    s.ApiResponse({ status: 200, description: 'An endless text/event-stream' }),
+    s.ApiResponse({
+      status: 200,
+      description: 'An endless text/event-stream',
+      content: { 'text/event-stream': { schema: { type: 'string' } } },
+    }),
     forbidden,
   );
   s.ApiExcludeEndpoint()(proto, 'page', Object.getOwnPropertyDescriptor(proto, 'page')!);

@@ -88,8 +88,16 @@ function describeModels(s: Swagger): void {
   });
   props(RunResponse, {
     output: {
-      type: 'object',
-      nullable: true,
+      // Any JSON. @nestjs/swagger needs a type to build a property, and keeps a combinator alone
+      // (no `type`) only for Array: the schema becomes `{ oneOf: [...] }` (null: the object branch).
+      type: Array,
+      oneOf: [
+        { type: 'object', additionalProperties: true, nullable: true },
+        { type: 'array', items: {} },
+        { type: 'string' },
+        { type: 'number' },
+        { type: 'boolean' },
+      ],
       description: 'Whatever the capability returned (any JSON; null for nothing).',
     },
   });
@@ -126,6 +134,17 @@ function describeModels(s: Swagger): void {
     steps,
     error: { ...object, nullable: true },
     idempotencyKey: { type: String, nullable: true },
+    definition: {
+      ...object,
+      description: 'The definition the run started with (later edits do not change a run).',
+    },
+    owner: {
+      type: String,
+      nullable: true,
+      description: 'The instance running it (or "queue"); null once finished or handed over.',
+    },
+    heartbeatAt: { type: String, format: 'date-time', nullable: true },
+    version: { type: 'integer', minimum: 1 },
     actor: { type: String },
     createdAt: { type: String, format: 'date-time' },
     updatedAt: { type: String, format: 'date-time' },
@@ -174,9 +193,9 @@ function describeModels(s: Swagger): void {
   props(UpdatePluginDto, {
     kind: { ...slug, required: false, example: 'integration' },
     nav: { type: Boolean, required: false },
-    sort: { type: Number, required: false },
-    labelEn: label,
-    labelAr: label,
+    sort: { type: 'integer', minimum: -2147483647, maximum: 2147483647, required: false },
+    labelEn: { ...label, minLength: 1 },
+    labelAr: { ...label, minLength: 1 },
   });
   props(RegisterPluginDto, {
     slug,
@@ -186,7 +205,14 @@ function describeModels(s: Swagger): void {
   props(TogglePluginDto, {
     enabled: { type: Boolean, required: false, description: 'Omit to flip.' },
   });
-  props(ReorderPluginsDto, { slugs: { type: [String], example: ['mail', 'newsletter'] } });
+  props(ReorderPluginsDto, {
+    slugs: {
+      type: 'array',
+      items: { type: 'string', pattern: slug.pattern },
+      maxItems: 100_000,
+      example: ['mail', 'newsletter'],
+    },
+  });
 }
 
 /** Error codes each route can answer, by status. */
@@ -215,7 +241,12 @@ function describeRoutes(s: Swagger): void {
       s.ApiResponse({ description: ok.description ?? 'Success', ...ok }),
       ...extra,
     ];
-    const always: Errors = { 403: ['FORBIDDEN'] };
+    // Any route: the guard's transport rules apply to every request that carries a body.
+    const always: Errors = {
+      403: ['FORBIDDEN'],
+      413: ['PAYLOAD_TOO_LARGE'],
+      415: ['UNSUPPORTED_MEDIA_TYPE'],
+    };
     for (const [status, codes] of Object.entries({ ...always, ...errors })) {
       decorators.push(
         s.ApiResponse({
@@ -249,11 +280,17 @@ function describeRoutes(s: Swagger): void {
     description: 'The version you last saw ("3"); a stale one answers 412 and writes nothing.',
   });
   const invalid = ['VALIDATION_FAILED'];
+  const pluginETag = {
+    ETag: {
+      description: 'The plugin\'s version ("3"); send it back as If-Match.',
+      schema: { type: 'string', example: '"3"' },
+    },
+  };
   const write = {
     400: invalid,
     404: ['PLUGIN_NOT_FOUND'],
+    409: ['WRITE_CONFLICT'],
     412: ['VERSION_CONFLICT'],
-    415: ['UNSUPPORTED_MEDIA_TYPE'],
     503: ['STORE_UNAVAILABLE'],
   };
   route(
@@ -265,19 +302,17 @@ function describeRoutes(s: Swagger): void {
   route(
     'get',
     'One plugin (ETag: its version)',
-    { status: 200, type: PluginResponse },
+    { status: 200, type: PluginResponse, headers: pluginETag },
     { 400: invalid, 404: ['PLUGIN_NOT_FOUND'] },
     [slugParam],
   );
   route(
     'register',
     'Host a new plugin record',
-    { status: 201, type: PluginResponse },
+    { status: 201, type: PluginResponse, headers: pluginETag },
     {
       400: invalid,
       409: ['PLUGIN_EXISTS'],
-      413: ['PAYLOAD_TOO_LARGE'],
-      415: ['UNSUPPORTED_MEDIA_TYPE'],
       503: ['STORE_UNAVAILABLE'],
       507: ['STORE_FULL'],
     },
@@ -286,7 +321,7 @@ function describeRoutes(s: Swagger): void {
   route(
     'update',
     'Change kind, nav, sort or labels',
-    { status: 200, type: PluginResponse },
+    { status: 200, type: PluginResponse, headers: pluginETag },
     write,
     [slugParam, ifMatch, s.ApiBody({ type: UpdatePluginDto })],
   );
@@ -294,21 +329,21 @@ function describeRoutes(s: Swagger): void {
     'remove',
     'Remove a plugin record',
     { status: 204, description: 'Removed' },
-    { ...write, 409: ['PLUGIN_IN_USE'] },
+    { ...write, 409: ['PLUGIN_IN_USE', 'WRITE_CONFLICT'] },
     [slugParam, ifMatch],
   );
   route(
     'toggle',
     'Enable, disable, or flip when enabled is omitted',
-    { status: 200, type: PluginResponse },
+    { status: 200, type: PluginResponse, headers: pluginETag },
     write,
     [slugParam, ifMatch, s.ApiBody({ type: TogglePluginDto, required: false })],
   );
   route(
     'configure',
     'Apply a JSON Merge Patch (RFC 7396) to the config',
-    { status: 200, type: PluginResponse },
-    { ...write, 413: ['PAYLOAD_TOO_LARGE'] },
+    { status: 200, type: PluginResponse, headers: pluginETag },
+    write,
     [
       slugParam,
       ifMatch,
@@ -328,8 +363,8 @@ function describeRoutes(s: Swagger): void {
     {
       400: invalid,
       404: ['PLUGIN_NOT_FOUND'],
+      409: ['WRITE_CONFLICT'],
       412: ['VERSION_CONFLICT'],
-      415: ['UNSUPPORTED_MEDIA_TYPE'],
       503: ['STORE_UNAVAILABLE'],
     },
     [
@@ -365,7 +400,7 @@ function describeRoutes(s: Swagger): void {
     'audit',
     'The audit log, newest first',
     { status: 200, type: AuditPageResponse },
-    { 400: invalid, 501: ['AUDIT_UNAVAILABLE'] },
+    { 400: invalid, 501: ['AUDIT_UNAVAILABLE'], 503: ['STORE_UNAVAILABLE'] },
     [
       s.ApiQuery({ name: 'slug', required: false }),
       s.ApiQuery({
@@ -376,13 +411,13 @@ function describeRoutes(s: Swagger): void {
       s.ApiQuery({
         name: 'limit',
         required: false,
-        type: Number,
-        description: '1 to 500; default 50',
+        schema: { type: 'integer', minimum: 1, maximum: 500, default: 50 },
       }),
       s.ApiQuery({
         name: 'cursor',
         required: false,
         description: 'nextCursor of the previous page',
+        schema: { type: 'string', pattern: '^[1-9][0-9]*$' },
       }),
     ],
   );
@@ -399,19 +434,27 @@ function describeRoutes(s: Swagger): void {
     'workflowRuns',
     'Workflow runs, newest first',
     { status: 200, type: WorkflowRunPageResponse },
-    { 400: invalid },
+    { 400: invalid, 503: ['STORE_UNAVAILABLE'] },
     [
       s.ApiQuery({ name: 'workflow', required: false }),
       s.ApiQuery({ name: 'status', required: false, enum: runStatuses }),
-      s.ApiQuery({ name: 'limit', required: false, type: Number }),
-      s.ApiQuery({ name: 'cursor', required: false }),
+      s.ApiQuery({
+        name: 'limit',
+        required: false,
+        schema: { type: 'integer', minimum: 1, maximum: 500, default: 50 },
+      }),
+      s.ApiQuery({
+        name: 'cursor',
+        required: false,
+        description: 'nextCursor of the previous page',
+      }),
     ],
   );
   route(
     'workflowRun',
     'One workflow run with per-step records',
     { status: 200, type: WorkflowRunResponse },
-    { 404: ['WORKFLOW_RUN_NOT_FOUND'] },
+    { 404: ['WORKFLOW_RUN_NOT_FOUND'], 503: ['STORE_UNAVAILABLE'] },
     [s.ApiParam({ name: 'id' })],
   );
   route(
@@ -428,7 +471,6 @@ function describeRoutes(s: Swagger): void {
     {
       400: invalid,
       409: ['WORKFLOW_DEFINED_IN_CODE'],
-      415: ['UNSUPPORTED_MEDIA_TYPE'],
       503: ['STORE_UNAVAILABLE'],
     },
     [
@@ -446,7 +488,12 @@ function describeRoutes(s: Swagger): void {
     'removeWorkflow',
     'Remove a runtime workflow',
     { status: 204, description: 'Removed' },
-    { 404: ['WORKFLOW_NOT_FOUND'], 409: ['WORKFLOW_DEFINED_IN_CODE'] },
+    {
+      400: invalid,
+      404: ['WORKFLOW_NOT_FOUND'],
+      409: ['WORKFLOW_DEFINED_IN_CODE'],
+      503: ['STORE_UNAVAILABLE'],
+    },
     [name],
   );
   route(
@@ -456,7 +503,6 @@ function describeRoutes(s: Swagger): void {
     {
       400: invalid,
       404: ['WORKFLOW_NOT_FOUND'],
-      415: ['UNSUPPORTED_MEDIA_TYPE'],
       422: ['IDEMPOTENCY_KEY_REUSED'],
       503: ['STORE_UNAVAILABLE'],
     },
@@ -491,8 +537,7 @@ function describeRoutes(s: Swagger): void {
       400: invalid,
       404: ['CAPABILITY_NOT_FOUND'],
       409: ['PLUGIN_DISABLED'],
-      415: ['UNSUPPORTED_MEDIA_TYPE'],
-      500: ['CAPABILITY_FAILED'],
+      500: ['CAPABILITY_FAILED', 'INTERNAL_ERROR'],
       504: ['CAPABILITY_TIMEOUT'],
       508: ['CAPABILITY_LOOP'],
     },
