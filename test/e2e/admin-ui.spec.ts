@@ -6,7 +6,6 @@ import { PluginHostService, type PluginHostAccess } from '../../lib/index.js';
 import { createTestApp, type TestAppOptions } from '../src/app.factory.js';
 
 const API = '/api/plugin-host';
-const EXPRESS = process.env.HTTP_ADAPTER !== 'fastify';
 const apps: INestApplication[] = [];
 async function boot(options: TestAppOptions = {}) {
   const app = await createTestApp(options);
@@ -104,11 +103,14 @@ describe('GET /ui (the admin page)', () => {
     }
   });
 
-  it('sends /ui/ to /ui on Express, where its relative links resolve (Fastify does not route it)', async () => {
+  it('sends /ui/ to /ui, where its relative links resolve', async () => {
+    // Express routes /ui/ to the page, which redirects; Fastify routes nothing there, and the
+    // module's not-found handler redirects a GET with one trailing slash.
     const res = await request((await boot()).getHttpServer()).get(`${API}/ui/?lang=ar`);
-    expect({ status: res.status, location: res.headers.location }).toEqual(
-      EXPRESS ? { status: 308, location: '../ui?lang=ar' } : { status: 404, location: undefined },
-    );
+    expect({ status: res.status, location: res.headers.location }).toEqual({
+      status: 308,
+      location: '../ui?lang=ar',
+    });
   });
 
   it('is off with ui: false, while /access and /events stay', async () => {
