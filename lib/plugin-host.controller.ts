@@ -399,9 +399,10 @@ function strictInteger(value: string, name: string): number {
 /** `If-Match: "3"` (or `W/"3"`, or `3`) to a version; `*` means any. */
 function parseIfMatch(value: string | undefined): number | undefined {
   if (value === undefined || value.trim() === '*') return undefined;
-  const match = /^\s*(?:W\/)?"?(\d{1,15})"?\s*$/.exec(value);
+  // `W/` is taken too: a proxy that compresses answers (nginx's gzip) weakens the ETags it passes.
+  const match = /^\s*(?:W\/)?("?)(\d{1,15})\1\s*$/.exec(value);
   if (!match) throw new PluginValidationError('If-Match must be a plugin version, e.g. "3".');
-  return Number(match[1]);
+  return Number(match[2]);
 }
 
 /**

@@ -201,6 +201,9 @@ describe('error bodies a client can act on', () => {
       for (const res of [
         await http().get(`${API}/nav?lang=fr`),
         await http().patch(`${API}/plugins/mail`).set('If-Match', 'abc').send({ sort: 1 }),
+        // Unbalanced quotes are not an entity tag either.
+        await http().patch(`${API}/plugins/mail`).set('If-Match', '"1').send({ sort: 1 }),
+        await http().patch(`${API}/plugins/mail`).set('If-Match', '1"').send({ sort: 1 }),
         await http().get(`${API}/plugins/Bad`),
       ]) {
         expectError(res, 400, 'VALIDATION_FAILED');
