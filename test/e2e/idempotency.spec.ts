@@ -103,6 +103,31 @@ describe.each(DATABASES)('idempotency keys on %s', (_name, createDatabase) => {
     );
   });
 
+  it('starts one run for a key sent to two app instances at once', async () => {
+    const second = await createTestApp({
+      database: { ...db.options, synchronize: false },
+      providers: [...DEFAULT_PROVIDERS, WorkflowSteps],
+      host: { workflows: [ONBOARDING] },
+    });
+    try {
+      const other = second.get(PluginHostService);
+      for (let round = 0; round < 5; round++) {
+        const key = `Twin-${round}`;
+        const [a, b] = await Promise.all([
+          host.runWorkflow('onboarding', { email: `${key}@x.y` }, { idempotencyKey: key }),
+          other.runWorkflow('onboarding', { email: `${key}@x.y` }, { idempotencyKey: key }),
+        ]);
+        expect(b.id).toBe(a.id);
+      }
+      // One run each: the crm step ran once per key, whichever instance ran it.
+      expect([...effects.created].sort()).toEqual(
+        [0, 1, 2, 3, 4].map((round) => `Twin-${round}@x.y`).sort(),
+      );
+    } finally {
+      await second.close();
+    }
+  });
+
   it('starts one run for a key sent twice at once over REST', async () => {
     const http = () => request(app.getHttpServer());
     const send = () =>
