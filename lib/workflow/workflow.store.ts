@@ -1,5 +1,12 @@
 import { createHash } from 'node:crypto';
-import { IsNull, Not, type DataSource, type ObjectLiteral, type Repository } from 'typeorm';
+import {
+  IsNull,
+  MoreThan,
+  Not,
+  type DataSource,
+  type ObjectLiteral,
+  type Repository,
+} from 'typeorm';
 import { WorkflowDefinitionEntity } from '../entities/workflow-definition.entity.js';
 import { WorkflowRunEntity } from '../entities/workflow-run.entity.js';
 import type {
@@ -215,20 +222,30 @@ export class TypeOrmWorkflowStore implements WorkflowStore {
   async hashOlderKeys(): Promise<number> {
     const batch = 500;
     let hashed = 0;
+    let after = '';
+    // By id, so a row that cannot take its hash (a newer run holds the same key: an old instance
+    // wrote it during a rolling upgrade) is passed over rather than read again forever.
     for (;;) {
       const rows = await this.runs.find({
         select: { id: true, idempotencyKey: true },
-        where: { idempotencyKey: Not(IsNull()), idempotencyHash: IsNull() },
+        where: { idempotencyKey: Not(IsNull()), idempotencyHash: IsNull(), id: MoreThan(after) },
+        order: { id: 'ASC' },
         take: batch,
       });
       for (const row of rows) {
-        const result = await this.runs.update(
-          { id: row.id, idempotencyHash: IsNull() },
-          { idempotencyHash: idempotencyHash(row.idempotencyKey) },
-        );
+        const result = await this.runs
+          .update(
+            { id: row.id, idempotencyHash: IsNull() },
+            { idempotencyHash: idempotencyHash(row.idempotencyKey) },
+          )
+          .catch((error: unknown) => {
+            if (isUniqueViolation(error)) return { affected: 0 };
+            throw error;
+          });
         hashed += result.affected ?? 0;
       }
       if (rows.length < batch) return hashed;
+      after = rows[rows.length - 1].id;
     }
   }
 
@@ -280,6 +297,18 @@ export class TypeOrmWorkflowStore implements WorkflowStore {
       .getMany();
     return rows.map(fromRow);
   }
+}
+
+/** A write refused by a unique index, on PostgreSQL, MariaDB/MySQL or SQLite. */
+function isUniqueViolation(error: unknown): boolean {
+  const cause = (error as { driverError?: { code?: unknown; errno?: unknown } })?.driverError;
+  const code = cause?.code ?? (error as { code?: unknown })?.code;
+  return (
+    code === '23505' ||
+    code === 'ER_DUP_ENTRY' ||
+    cause?.errno === 1062 ||
+    (typeof code === 'string' && code.startsWith('SQLITE_CONSTRAINT'))
+  );
 }
 
 function toRow(run: WorkflowRun): ObjectLiteral {

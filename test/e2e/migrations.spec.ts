@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,34 +10,51 @@ import { effects, ONBOARDING, WorkflowSteps } from '../src/workflow.fixture.js';
 /** Index of the first migration after the schema of the first release (no `idempotency_hash`). */
 const FIRST_RELEASE = 3;
 
+/** Writes one finished onboarding run with `key` (and `hash`, if the schema has the column). */
+async function insertRun(
+  source: DataSource,
+  run: { id: string; key: string; email: string; hash?: string },
+): Promise<void> {
+  const at = new Date().toISOString();
+  const hashed = run.hash === undefined ? '' : ', idempotency_hash';
+  const [sql, parameters] = source.driver.escapeQueryWithParameters(
+    `INSERT INTO plugin_workflow_runs (id, workflow, status, input, state, current_step, steps,
+       idempotency_key, definition, actor, version, created_at, updated_at, finished_at${hashed})
+     VALUES (:id, 'onboarding', 'succeeded', :input, :input, 2, '[]', :key, :definition,
+       'system', 3, :at, :at, :at${run.hash === undefined ? '' : ', :hash'})`,
+    {
+      id: run.id,
+      key: run.key,
+      hash: run.hash,
+      input: JSON.stringify({ email: run.email }),
+      definition: JSON.stringify(ONBOARDING),
+      at,
+    },
+  );
+  await source.query(sql, parameters);
+}
+
+/** A data source on `db` with the first `count` migrations run, and no entities. */
+async function migratedTo(db: TestDatabase, count: number): Promise<DataSource> {
+  const source = new DataSource({
+    ...(db.options as object),
+    synchronize: false,
+    entities: [],
+    migrations: PluginHostMigrations.slice(0, count),
+  } as never);
+  await source.initialize();
+  await source.runMigrations();
+  return source;
+}
+
 /**
  * Migrates a fresh database to the first release's schema and writes one finished run there, keyed
  * `Legacy-1`, as that release wrote it: no key hash.
  */
 async function firstReleaseWithRun(db: TestDatabase, runId: string): Promise<void> {
-  const source = new DataSource({
-    ...(db.options as object),
-    synchronize: false,
-    entities: [],
-    migrations: PluginHostMigrations.slice(0, FIRST_RELEASE),
-  } as never);
-  await source.initialize();
+  const source = await migratedTo(db, FIRST_RELEASE);
   try {
-    await source.runMigrations();
-    const at = new Date().toISOString();
-    const [sql, parameters] = source.driver.escapeQueryWithParameters(
-      `INSERT INTO plugin_workflow_runs (id, workflow, status, input, state, current_step, steps,
-         idempotency_key, definition, actor, version, created_at, updated_at, finished_at)
-       VALUES (:id, 'onboarding', 'succeeded', :input, :input, 2, '[]', 'Legacy-1', :definition,
-         'system', 3, :at, :at, :at)`,
-      {
-        id: runId,
-        input: JSON.stringify({ email: 'old@x.y' }),
-        definition: JSON.stringify(ONBOARDING),
-        at,
-      },
-    );
-    await source.query(sql, parameters);
+    await insertRun(source, { id: runId, key: 'Legacy-1', email: 'old@x.y' });
   } finally {
     await source.destroy();
   }
@@ -129,6 +147,61 @@ describe.each(DATABASES)('migrations on %s', (_name, createDatabase) => {
       }
     },
   );
+
+  it('hash the older keys they can, passing over one a newer run already holds', async () => {
+    const fresh = await createDatabase();
+    try {
+      const source = await migratedTo(fresh, PluginHostMigrations.length);
+      try {
+        // An old instance, still running during a rolling upgrade, wrote `Dup` without a hash
+        // after a new one had started a run with it; `Legacy-1` sorts after it by id.
+        await insertRun(source, {
+          id: '00000000-0000-4000-8000-00000000000a',
+          key: 'Dup',
+          email: 'new@x.y',
+          hash: createHash('sha256').update('Dup').digest('hex'),
+        });
+        await insertRun(source, {
+          id: '00000000-0000-4000-8000-00000000000b',
+          key: 'Dup',
+          email: 'old@x.y',
+        });
+        await insertRun(source, {
+          id: '00000000-0000-4000-8000-00000000000c',
+          key: 'Legacy-1',
+          email: 'old@x.y',
+        });
+      } finally {
+        await source.destroy();
+      }
+      effects.reset();
+      const app = await createTestApp({
+        database: { ...fresh.options, synchronize: false } as never,
+        providers: [...DEFAULT_PROVIDERS, WorkflowSteps],
+        host: { workflows: [ONBOARDING] },
+      });
+      try {
+        const host = app.get(PluginHostService);
+        const legacy = await host.runWorkflow(
+          'onboarding',
+          { email: 'old@x.y' },
+          { idempotencyKey: 'Legacy-1' },
+        );
+        expect(legacy.id).toBe('00000000-0000-4000-8000-00000000000c');
+        const dup = await host.runWorkflow(
+          'onboarding',
+          { email: 'new@x.y' },
+          { idempotencyKey: 'Dup' },
+        );
+        expect(dup.id).toBe('00000000-0000-4000-8000-00000000000a');
+        expect(effects.created).toEqual([]);
+      } finally {
+        await app.close();
+      }
+    } finally {
+      await fresh.drop();
+    }
+  });
 
   it('take over a schema that synchronize created, changing nothing', async () => {
     const fresh = await createDatabase();
