@@ -14,8 +14,9 @@ import { isDeepStrictEqual } from 'node:util';
 import { CapabilityRegistry, type RegisteredCapability } from './capability.registry.js';
 import {
   assertConfigMatches,
-  restoreMaskedSecrets,
+  locateSecrets,
   maskSecrets,
+  restoreMaskedSecrets,
   secretPaths,
 } from './config-schema.util.js';
 import { SecretCipher, sealedLookalikes } from './secret-cipher.util.js';
@@ -834,7 +835,11 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
     // A snapshot: the loop replaces entries of the map it walks.
     for (const plugin of Array.from(this.plugins.values())) {
       const { secrets } = this.schemaOf(plugin.slug);
-      if (!secrets.some((path) => readPath(plugin.config, path) !== undefined)) continue;
+      const holds = (path: string) =>
+        locateSecrets(plugin.config, path).some(
+          ({ value }) => value !== undefined && value !== null,
+        );
+      if (!secrets.some(holds)) continue;
       await this.compareAndSet(plugin.slug, options, async (current) => {
         const next: Plugin = { ...current, version: current.version + 1, updatedAt: new Date() };
         const writes = [{ next: this.toStore(next), expectedVersion: current.version }];
@@ -911,7 +916,7 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
   private toStore(plugin: Plugin): Plugin {
     if (!this.cipher) return plugin;
     const { secrets } = this.schemaOf(plugin.slug);
-    return { ...plugin, config: this.cipher.seal(plugin.config, secrets) };
+    return { ...plugin, config: this.cipher.seal(plugin.config, secrets, plugin.slug) };
   }
 
   /** The record as memory keeps it: secrets decrypted. */
@@ -920,6 +925,7 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
     const config = this.cipher.open(
       plugin.config,
       this.schemaOf(plugin.slug).secrets,
+      plugin.slug,
       (path, error) =>
         this.logger.error(
           `Cannot decrypt secret "${path}" of plugin "${plugin.slug}": ${error.message}. ` +
@@ -1532,13 +1538,16 @@ function actionFor(before: Plugin, after: Plugin): PluginChangeEvent['action'] {
 function assertNoSealedLookalikes(config: JsonObject, secrets: readonly string[]): void {
   const found = sealedLookalikes(config, secrets);
   if (found.length === 0) return;
-  const errors = found.map((path) => `config.${path}: a secret value may not start with "enc:v1:"`);
+  const errors = found.map(
+    (path) => `config.${path}: a secret value may not start with "enc:v1:" or "enc:v2:"`,
+  );
   throw new PluginValidationError(
     errors.join('; '),
     errors,
     found.map((path) => ({
       path: `config.${path}`,
-      message: 'a secret value may not start with "enc:v1:" (the mark of an encrypted value)',
+      message:
+        'a secret value may not start with "enc:v1:" or "enc:v2:" (the mark of an encrypted value)',
     })),
   );
 }

@@ -10,8 +10,26 @@ export interface PluginHostEncryptionKey {
   key: string;
 }
 
-const PREFIX = 'enc:v1:';
+/** Both formats' prefixes have this length, so the key id always starts right after it. */
+const PREFIX_LENGTH = 'enc:v1:'.length;
+/** Unbound (the first release): the ciphertext decrypts wherever it is put. */
+const V1 = 'enc:v1:';
+/** Bound to the plugin and the secret path it was sealed for (additional authenticated data). */
+const V2 = 'enc:v2:';
 const TAG_BYTES = 16;
+
+/**
+ * Where a secret belongs: a `v2` ciphertext decrypts only there, so someone able to write the
+ * table cannot move one plugin's secret into another plugin (or another field) whose capability
+ * would reveal it. The path is the declared pattern (`accounts[].password`), not the element's
+ * index, so reordering an array does not break its secrets.
+ */
+export interface SecretPlace {
+  slug: string;
+  path: string;
+}
+
+const aadOf = (place: SecretPlace) => Buffer.from(`nest-plugin-host\0${place.slug}\0${place.path}`);
 
 /**
  * AES-256-GCM for secret config values at rest. The first key encrypts; every key decrypts (by the id
@@ -39,28 +57,33 @@ export class SecretCipher {
 
   /** Whether `value` is something this cipher wrote. */
   static isEncrypted(value: unknown): value is string {
-    return typeof value === 'string' && value.startsWith(PREFIX);
+    return typeof value === 'string' && (value.startsWith(V2) || value.startsWith(V1));
   }
 
   /** The id of the key a stored value was encrypted with. */
   static keyIdOf(value: string): string {
-    return value.slice(PREFIX.length).split(':', 1)[0];
+    return value.slice(PREFIX_LENGTH).split(':', 1)[0];
   }
 
   get currentKeyId(): string {
     return this.current;
   }
 
-  encrypt(value: JsonValue): string {
+  /** Encrypts `value`; with `place`, bound to it (`enc:v2:`), else unbound (`enc:v1:`). */
+  encrypt(value: JsonValue, place?: SecretPlace): string {
     const iv = randomBytes(12);
     const cipher = createCipheriv('aes-256-gcm', this.keys.get(this.current)!, iv);
+    if (place) cipher.setAAD(aadOf(place));
     const body = Buffer.concat([cipher.update(JSON.stringify(value), 'utf8'), cipher.final()]);
     const tag = cipher.getAuthTag();
-    return `${PREFIX}${this.current}:${iv.toString('base64')}:${tag.toString('base64')}:${body.toString('base64')}`;
+    return `${place ? V2 : V1}${this.current}:${iv.toString('base64')}:${tag.toString('base64')}:${body.toString('base64')}`;
   }
 
-  decrypt(value: string): JsonValue {
-    const [id, iv, tag, body] = value.slice(PREFIX.length).split(':');
+  /** Decrypts a value `encrypt` wrote; a bound one only for the `place` it was sealed for. */
+  decrypt(value: string, place?: SecretPlace): JsonValue {
+    const bound = value.startsWith(V2);
+    if (bound && !place) throw new Error('this value is bound to a plugin and a path');
+    const [id, iv, tag, body] = value.slice(PREFIX_LENGTH).split(':');
     const key = this.keys.get(id);
     if (!key) throw new Error(`no encryption key with id "${id}"`);
     // The full 16-byte tag only: GCM would take one as short as 4 bytes, which someone able to
@@ -71,14 +94,18 @@ export class SecretCipher {
       authTagLength: TAG_BYTES,
     });
     decipher.setAuthTag(authTag);
+    if (bound) decipher.setAAD(aadOf(place!));
     const text = Buffer.concat([decipher.update(Buffer.from(body, 'base64')), decipher.final()]);
     return JSON.parse(text.toString('utf8')) as JsonValue;
   }
 
-  /** A copy of `config` with each present secret encrypted (already-encrypted values are kept). */
-  seal(config: JsonObject, paths: readonly string[]): JsonObject {
-    return this.map(config, paths, (value) =>
-      SecretCipher.isEncrypted(value) ? value : this.encrypt(value),
+  /**
+   * A copy of `config` with each present secret encrypted, bound to plugin `slug` and its path
+   * (values already encrypted, such as one whose key is gone, are kept).
+   */
+  seal(config: JsonObject, paths: readonly string[], slug: string): JsonObject {
+    return this.map(config, paths, (value, _label, path) =>
+      SecretCipher.isEncrypted(value) ? value : this.encrypt(value, { slug, path }),
     );
   }
 
@@ -90,16 +117,17 @@ export class SecretCipher {
   open(
     config: JsonObject,
     paths: readonly string[],
+    slug: string,
     failed: (path: string, error: Error) => void = (_path, error) => {
       throw error;
     },
   ): JsonObject {
-    return this.map(config, paths, (value, path) => {
+    return this.map(config, paths, (value, label, path) => {
       if (!SecretCipher.isEncrypted(value)) return value;
       try {
-        return this.decrypt(value);
+        return this.decrypt(value, { slug, path });
       } catch (error) {
-        failed(path, error as Error);
+        failed(label, error as Error);
         return value;
       }
     });
@@ -108,13 +136,13 @@ export class SecretCipher {
   private map(
     config: JsonObject,
     paths: readonly string[],
-    change: (value: JsonValue, path: string) => JsonValue,
+    change: (value: JsonValue, label: string, path: string) => JsonValue,
   ): JsonObject {
     let copy: JsonObject | undefined;
     for (const path of paths) {
       for (const { value, trail, label } of locateSecrets(config, path)) {
         if (value === undefined || value === null) continue;
-        const next = change(value, label);
+        const next = change(value, label, path);
         if (next === value) continue;
         copy ??= structuredClone(config);
         writeTrail(copy, trail, next);

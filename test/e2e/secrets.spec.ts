@@ -169,7 +169,7 @@ describe('secrets in arrays', () => {
         accounts: Array<{ user: string; password: string }>;
       };
       expect(stored.accounts.map((a) => a.user)).toEqual(['ada', 'bob']);
-      for (const account of stored.accounts) expect(account.password).toMatch(/^enc:v1:k1:/);
+      for (const account of stored.accounts) expect(account.password).toMatch(/^enc:v2:k1:/);
       await app.close();
       app = await bootTeam({ database: db.options, host: { encryptionKeys: [key] } });
       expect(app.get(PluginHostService).configValue('team', 'accounts')).toEqual([
@@ -268,7 +268,7 @@ describe('secrets encrypted at rest', () => {
   it('stores only ciphertext, reads it back on restart, and survives a key rotation', async () => {
     let app = await boot({ database: db.options, host: { encryptionKeys: [key1] } });
     await app.get(PluginHostService).configure('vault', { apiKey: 'sk-secret', region: 'eu' });
-    expect(String(rawConfig().apiKey)).toMatch(/^enc:v1:k1:/);
+    expect(String(rawConfig().apiKey)).toMatch(/^enc:v2:k1:/);
     expect(JSON.stringify(rawConfig())).not.toContain('sk-secret');
     expect(rawConfig().region).toBe('eu');
     await app.close();
@@ -276,7 +276,7 @@ describe('secrets encrypted at rest', () => {
     app = await boot({ database: db.options, host: { encryptionKeys: [key2, key1] } });
     expect(app.get(PluginHostService).configValue('vault', 'apiKey')).toBe('sk-secret');
     await expect(app.get(PluginHostService).reencryptSecrets()).resolves.toBe(1);
-    expect(String(rawConfig().apiKey)).toMatch(/^enc:v1:k2:/);
+    expect(String(rawConfig().apiKey)).toMatch(/^enc:v2:k2:/);
     await app.close();
 
     app = await boot({ database: db.options, host: { encryptionKeys: [key2] } });
@@ -287,7 +287,7 @@ describe('secrets encrypted at rest', () => {
     const host = { encryptionKeys: [key1], plugins: [{ slug: 'crm', secrets: ['apiKey'] }] };
     let app = await boot({ database: db.options, host });
     await app.get(PluginHostService).configure('crm', { apiKey: 'sk-first' });
-    expect(String(rawConfig('crm').apiKey)).toMatch(/^enc:v1:k1:/);
+    expect(String(rawConfig('crm').apiKey)).toMatch(/^enc:v2:k1:/);
     await app.close();
 
     // The first load after a restart used to run before these declarations were known: it left
@@ -300,7 +300,7 @@ describe('secrets encrypted at rest', () => {
       .send({ apiKey: 'sk-second' });
     expect(answer.status).toBe(200);
     expect(answer.body.config.apiKey).toBe(SECRET_MASK);
-    expect(String(rawConfig('crm').apiKey)).toMatch(/^enc:v1:k1:/);
+    expect(String(rawConfig('crm').apiKey)).toMatch(/^enc:v2:k1:/);
     expect(JSON.stringify(rawConfig('crm'))).not.toContain('sk-second');
     expect(service.configValue('crm', 'apiKey')).toBe('sk-second');
   });
@@ -312,7 +312,7 @@ describe('secrets encrypted at rest', () => {
     const before = rawConfig();
     const answer = await request(app.getHttpServer())
       .post(`${API}/plugins/vault/configure`)
-      .send({ apiKey: 'enc:v1:k1:AA:AA:AA', smtp: { host: 'mx', port: 25, password: 'enc:v1:x' } });
+      .send({ apiKey: 'enc:v1:k1:AA:AA:AA', smtp: { host: 'mx', port: 25, password: 'enc:v2:x' } });
     expect(answer.status).toBe(400);
     expect(answer.body.code).toBe('VALIDATION_FAILED');
     expect(answer.body.details.map((d: { path: string }) => d.path).sort()).toEqual([
@@ -347,6 +347,80 @@ describe('secrets encrypted at rest', () => {
     const service = app.get(PluginHostService);
     expect(service.configValue('vault', 'smtp.password')).toBe('pw');
     expect(String(service.configValue('vault', 'apiKey'))).toMatch(/^enc:v1:/);
+  });
+
+  it('binds each ciphertext to its plugin and path: moved elsewhere, it does not decrypt', async () => {
+    const host = { encryptionKeys: [key1], plugins: [{ slug: 'crm', secrets: ['apiKey'] }] };
+    let app = await boot({ database: db.options, host });
+    const service = app.get(PluginHostService);
+    await service.configure('vault', {
+      apiKey: 'sk-vault',
+      smtp: { host: 'mx', port: 25, password: 'pw' },
+    });
+    await service.configure('crm', { apiKey: 'sk-crm' });
+    await app.close();
+    // Someone with write access to the table copies vault's API key into crm, and into vault's
+    // SMTP password, where a capability might reveal it.
+    const sealed = String(rawConfig().apiKey);
+    expect(sealed).toMatch(/^enc:v2:k1:/);
+    const sqlite = new Database(String(db.options.database));
+    try {
+      const vault = rawConfig();
+      (vault.smtp as Record<string, unknown>).password = sealed;
+      const write = sqlite.prepare('UPDATE plugins SET config = ? WHERE slug = ?');
+      write.run(JSON.stringify(vault), 'vault');
+      write.run(JSON.stringify({ ...rawConfig('crm'), apiKey: sealed }), 'crm');
+    } finally {
+      sqlite.close();
+    }
+    app = await boot({ database: db.options, host });
+    const after = app.get(PluginHostService);
+    expect(after.configValue('vault', 'apiKey')).toBe('sk-vault');
+    expect(after.configValue('vault', 'smtp.password')).toBe(sealed);
+    expect(after.configValue('crm', 'apiKey')).toBe(sealed);
+  });
+
+  it('still reads the unbound values of the first release, and rewrites them bound', async () => {
+    let app = await boot({ database: db.options, host: { encryptionKeys: [key1] } });
+    await app.get(PluginHostService).configure('vault', { apiKey: 'placeholder' });
+    await app.close();
+    const legacy = new SecretCipher([key1]).encrypt('sk-legacy');
+    expect(legacy).toMatch(/^enc:v1:k1:/);
+    const sqlite = new Database(String(db.options.database));
+    try {
+      sqlite
+        .prepare("UPDATE plugins SET config = ? WHERE slug = 'vault'")
+        .run(JSON.stringify({ ...rawConfig(), apiKey: legacy }));
+    } finally {
+      sqlite.close();
+    }
+    app = await boot({ database: db.options, host: { encryptionKeys: [key1] } });
+    const service = app.get(PluginHostService);
+    expect(service.configValue('vault', 'apiKey')).toBe('sk-legacy');
+    await service.reencryptSecrets();
+    expect(String(rawConfig().apiKey)).toMatch(/^enc:v2:k1:/);
+    expect(service.configValue('vault', 'apiKey')).toBe('sk-legacy');
+  });
+
+  it('re-encrypts the secrets inside arrays too', async () => {
+    let app = await boot({
+      database: db.options,
+      providers: [...DEFAULT_PROVIDERS, TeamPlugin],
+      host: { encryptionKeys: [key1] },
+    });
+    await app
+      .get(PluginHostService)
+      .configure('team', { accounts: [{ user: 'a', password: 'pw-a' }] });
+    await app.close();
+    app = await boot({
+      database: db.options,
+      providers: [...DEFAULT_PROVIDERS, TeamPlugin],
+      host: { encryptionKeys: [key2, key1] },
+    });
+    const service = app.get(PluginHostService);
+    await service.reencryptSecrets();
+    const stored = rawConfig('team') as { accounts: Array<{ password: string }> };
+    expect(stored.accounts[0].password).toMatch(/^enc:v2:k2:/);
   });
 
   it('refuses a ciphertext whose authentication tag is cut short', () => {
