@@ -2,7 +2,7 @@ import type { Type } from '@nestjs/common';
 import { plainToInstance } from 'class-transformer';
 import { getMetadataStorage, validateSync, type ValidationError } from 'class-validator';
 import type { JsonObject, JsonValue } from './entities/plugin.entity.js';
-import { isPlainObject } from './json.util.js';
+import { isPlainObject, sameJson } from './json.util.js';
 import { SECRET_MASK, SECRET_METADATA } from './plugin-host.constants.js';
 import { PluginValidationError, type PluginValidationDetail } from './plugin-host.errors.js';
 
@@ -86,19 +86,29 @@ export function locateSecrets(source: JsonValue, path: string): SecretLocation[]
       const child = (at.value as JsonObject)[name];
       const label = at.label ? `${at.label}.${name}` : name;
       if (!each) next.push({ value: child, trail: [...at.trail, name], label });
-      else if (Array.isArray(child)) {
-        child.forEach((item, index) =>
-          next.push({
-            value: item,
-            trail: [...at.trail, name, index],
-            label: `${label}[${index}]`,
-          }),
-        );
-      }
+      else elementsOf(child, [...at.trail, name], label, next);
     }
     found = next;
   }
   return found;
+}
+
+/**
+ * Every element of an array, into `out`; the elements of an array nested in it too (class-transformer
+ * and class-validator treat `Account[][]` with `@Type(() => Account)` the same way).
+ */
+function elementsOf(
+  value: JsonValue,
+  trail: ReadonlyArray<string | number>,
+  label: string,
+  out: SecretLocation[],
+): void {
+  if (!Array.isArray(value)) return;
+  value.forEach((item, index) => {
+    const at = { value: item, trail: [...trail, index], label: `${label}[${index}]` };
+    if (Array.isArray(item)) elementsOf(item, at.trail, at.label, out);
+    else out.push(at);
+  });
 }
 
 /** The value at `trail` (keys and indexes), or `undefined`. */
@@ -184,8 +194,10 @@ export function maskSecrets(config: JsonObject, paths: readonly string[]): JsonO
 /**
  * A patch in which every secret sent back as the mask stands for the stored value, so sending a
  * masked config back changes no secret. Outside arrays the masked key is dropped (the merge keeps
- * what is stored); inside one (which a merge patch replaces whole) it gets the value `current` holds
- * at the same place. A mask with no stored value behind it is refused.
+ * what is stored). Inside one, which a merge patch replaces whole and whose elements may have been
+ * removed or reordered, a masked secret takes the value of the stored element with the same plain
+ * fields (`{ user: 'bob' }`), at the same place or, failing that, the only one elsewhere; an array
+ * of bare secrets goes by place. A mask no stored element answers for is refused.
  */
 export function restoreMaskedSecrets(
   patch: JsonObject,
@@ -202,7 +214,7 @@ export function restoreMaskedSecrets(
         writeTrail(copy, trail, undefined);
         continue;
       }
-      const stored = readTrail(current, trail);
+      const stored = storedSecretFor(patch, current, trail, path, paths);
       if (stored === undefined || stored === null || stored === SECRET_MASK) orphans.push(label);
       else writeTrail(copy, trail, stored);
     }
@@ -221,4 +233,74 @@ export function restoreMaskedSecrets(
     );
   }
   return copy ?? patch;
+}
+
+/**
+ * The stored value a masked secret at `trail` (in `patch`, found through pattern `path`) stands
+ * for: the trail is followed through `current`, and at each array index the stored element is the
+ * one at the same place if its plain fields (not secret, not nested) equal the sent element's, else
+ * the only stored element whose plain fields do.
+ */
+function storedSecretFor(
+  patch: JsonObject,
+  current: JsonObject,
+  trail: ReadonlyArray<string | number>,
+  path: string,
+  paths: readonly string[],
+): JsonValue | undefined {
+  const segments = path.split('.');
+  let sent: JsonValue | undefined = patch;
+  let stored: JsonValue | undefined = current;
+  let pattern = '';
+  let segment = 0;
+  for (const step of trail) {
+    if (typeof step === 'string') {
+      pattern = pattern ? `${pattern}.${segments[segment]}` : segments[segment];
+      segment++;
+      sent = (sent as JsonObject)[step];
+      stored = isPlainObject(stored) && Object.hasOwn(stored, step) ? stored[step] : undefined;
+      if (stored === undefined) return undefined;
+      continue;
+    }
+    const element: JsonValue = (sent as JsonValue[])[step];
+    if (!Array.isArray(stored)) return undefined;
+    if (!isPlainObject(element)) {
+      // A bare secret (`tokens[]`) or an array in an array: nothing to match it by but its place.
+      stored = stored[step];
+    } else {
+      // The secret keys of the elements at this level.
+      const secretKeys = new Set(
+        paths
+          .filter((other) => other.startsWith(`${pattern}.`))
+          .map((other) =>
+            other
+              .slice(pattern.length + 1)
+              .split('.')[0]
+              .replace(/\[\]$/, ''),
+          ),
+      );
+      const plain = (value: JsonValue | undefined) =>
+        isPlainObject(value)
+          ? Object.fromEntries(
+              Object.entries(value).filter(
+                ([key, item]) =>
+                  !secretKeys.has(key) && (item === null || typeof item !== 'object'),
+              ),
+            )
+          : undefined;
+      const wanted = plain(element)!;
+      const placed = plain(stored[step]);
+      if (placed !== undefined && sameJson(placed, wanted)) stored = stored[step];
+      else {
+        const matches: JsonValue[] = stored.filter((candidate) => {
+          const fields = plain(candidate);
+          return fields !== undefined && sameJson(fields, wanted);
+        });
+        if (matches.length !== 1) return undefined;
+        stored = matches[0];
+      }
+    }
+    sent = element;
+  }
+  return stored;
 }

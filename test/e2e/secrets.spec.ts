@@ -73,6 +73,13 @@ class TeamConfig {
   @ValidateNested({ each: true })
   @Type(() => Account)
   accounts?: Account[];
+
+  /** Accounts by shift: an array of arrays, which class-validator walks with `each`. */
+  @IsOptional()
+  @IsArray()
+  @ValidateNested({ each: true })
+  @Type(() => Account)
+  shifts?: Account[][];
 }
 /** Secrets in the elements of an array: `accounts[].password`. */
 @HostedPlugin({ slug: 'team', configSchema: TeamConfig })
@@ -147,6 +154,58 @@ describe('secrets in arrays', () => {
       { path: 'config.accounts[2].password', message: expect.stringMatching(/mask/) },
     ]);
     expect(host.configValue('team', 'accounts')).toHaveLength(2);
+  });
+
+  it('never hands one element the secret of another when elements are removed or reordered', async () => {
+    const app = await bootTeam();
+    const host = app.get(PluginHostService);
+    const http = () => request(app.getHttpServer());
+    const configure = (body: object) => http().post(`${API}/plugins/team/configure`).send(body);
+    await host.configure('team', {
+      accounts: [
+        { user: 'ada', password: 'pw-ada' },
+        { user: 'bob', password: 'pw-bob' },
+        { user: 'cy', password: 'pw-cy' },
+      ],
+    });
+    const shown = (await http().get(`${API}/plugins/team`)).body.config.accounts;
+    // ada removed, the others swapped: each keeps its own password.
+    expect((await configure({ accounts: [shown[2], shown[1]] })).status).toBe(200);
+    expect(host.configValue('team', 'accounts')).toEqual([
+      { user: 'cy', password: 'pw-cy' },
+      { user: 'bob', password: 'pw-bob' },
+    ]);
+    // A renamed account no longer is the stored one: its mask stands for nothing.
+    const renamed = await configure({ accounts: [{ user: 'cyrus', password: SECRET_MASK }] });
+    expect(renamed.status).toBe(400);
+    expect(renamed.body.details[0].path).toBe('config.accounts[0].password');
+    expect(host.configValue('team', 'accounts')).toHaveLength(2);
+  });
+
+  it('masks, restores and encrypts secrets in arrays of arrays', async () => {
+    const app = await bootTeam();
+    const host = app.get(PluginHostService);
+    const http = () => request(app.getHttpServer());
+    const res = await http()
+      .post(`${API}/plugins/team/configure`)
+      .send({
+        shifts: [[{ user: 'ada', password: 'hunter2' }], [{ user: 'bob', password: 'pw-b' }]],
+      });
+    expect(res.status).toBe(200);
+    expect(JSON.stringify(res.body)).not.toMatch(/hunter2|pw-b/);
+    expect(res.body.config.shifts).toEqual([
+      [{ user: 'ada', password: SECRET_MASK }],
+      [{ user: 'bob', password: SECRET_MASK }],
+    ]);
+    const back = await http()
+      .post(`${API}/plugins/team/configure`)
+      .send({ shifts: [...res.body.config.shifts, [{ user: 'cy', password: 'pw-c' }]] });
+    expect(back.status).toBe(200);
+    expect(host.configValue('team', 'shifts')).toEqual([
+      [{ user: 'ada', password: 'hunter2' }],
+      [{ user: 'bob', password: 'pw-b' }],
+      [{ user: 'cy', password: 'pw-c' }],
+    ]);
   });
 
   it('encrypts the secret of every element at rest', async () => {

@@ -58,7 +58,7 @@ describe('secret paths through arrays', () => {
     expect(config.groups[0]).toMatchObject({ key: 'k0' });
   });
 
-  it('restores masked array secrets from the stored config by position', () => {
+  it('restores masked array secrets from the matching stored elements, new ones added', () => {
     const current = { groups: [{ key: 'k0', members: [{ name: 'a', token: 't0' }] }] };
     const patch = {
       groups: [
