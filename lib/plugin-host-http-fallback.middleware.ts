@@ -324,7 +324,7 @@ export class PluginHostHttpFallback implements OnModuleInit {
         return setNotFoundHandler(
           function (this: unknown, request, reply) {
             if (!isUnder(request.raw.url, base)) return nest.call(this, request, reply);
-            const slashless = slashlessTarget(adapter, request);
+            const slashless = slashlessTarget(adapter, request, base);
             if (slashless !== undefined) return adapter.redirect(reply, 308, slashless);
             adapter.reply(reply, notFound(adapter, request), 404);
           } satisfies FastifyNotFoundHandler,
@@ -567,13 +567,21 @@ function isObject(value: unknown): boolean {
  * browser given `/ui/` would get a JSON 404 rather than the admin page. Other methods get the 404:
  * a redirect would make a client send the body again.
  */
-function slashlessTarget(adapter: AbstractHttpAdapter, request: unknown): string | undefined {
+function slashlessTarget(
+  adapter: AbstractHttpAdapter,
+  request: unknown,
+  base: string,
+): string | undefined {
+  // Mounted at the root, the not-found handler sees the whole app's misses: those are the app's.
+  if (base === '/') return undefined;
   const method = adapter.getRequestMethod(request);
   if (method !== 'GET' && method !== 'HEAD') return undefined;
   const url = String(adapter.getRequestUrl(request) ?? '');
   const query = url.indexOf('?');
   const path = query === -1 ? url : url.slice(0, query);
   if (!path.endsWith('/') || path.endsWith('//')) return undefined;
+  // The path without the slash must still be one of the module's (not its mount point's parent).
+  if (!isUnder(path.slice(0, -1), base)) return undefined;
   const last = path.slice(path.lastIndexOf('/', path.length - 2) + 1, -1);
   return `../${last}${query === -1 ? '' : url.slice(query)}`;
 }

@@ -134,6 +134,17 @@ describe('HTTP details', () => {
     expect(twice.body.code).toBe('NOT_FOUND');
   });
 
+  it("redirects nothing when mounted at the root (the misses there are the app's)", async () => {
+    const root = await createTestApp({ host: { path: '' } });
+    try {
+      const res = await request(root.getHttpServer()).get('/');
+      expect(res.status).toBe(404);
+      expect(res.headers.location).toBeUndefined();
+    } finally {
+      await root.close();
+    }
+  });
+
   it('leaves errors outside its path to the app', async () => {
     const res = await http()
       .post('/elsewhere')
