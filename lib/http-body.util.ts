@@ -161,15 +161,10 @@ export function acceptJsonTransport(
   }
   // The one cross-site request left: a page can make a browser POST with no body and no type
   // (`fetch(url, { method: 'POST', mode: 'no-cors', credentials: 'include' })`, `sendBeacon`),
-  // cookies included, with no CORS preflight. Browsers mark every POST with `Origin` (and
-  // `Sec-Fetch-Site`); declaring JSON, which such a page cannot do without a preflight, is asked
-  // of them. `curl -X POST` and other clients that send neither keep the bodyless form.
-  if (
-    !carries &&
-    declared === '' &&
-    request.method === 'POST' &&
-    (headers.origin !== undefined || headers['sec-fetch-site'] !== undefined)
-  ) {
+  // cookies included, with no CORS preflight. Such a POST from another site must declare JSON,
+  // which that page cannot do without a preflight. `curl -X POST`, server-side clients and the
+  // app's own pages keep the bodyless form.
+  if (!carries && declared === '' && request.method === 'POST' && crossSite(headers)) {
     throw transportRefusal(TRANSPORT_MESSAGES.browserPost);
   }
   const body = request.body;
@@ -184,4 +179,21 @@ export function acceptJsonTransport(
     request.body = body;
     return true;
   });
+}
+
+/**
+ * Whether a browser marked the request as coming from another site: `Sec-Fetch-Site` other than
+ * `same-origin` or `none` (a sibling subdomain counts as another site), or, from a browser too old
+ * to send it, an `Origin` that is `null` or names another host than the request's.
+ */
+function crossSite(headers: Headers): boolean {
+  const site = header(headers, 'sec-fetch-site');
+  if (site !== '') return site !== 'same-origin' && site !== 'none';
+  const origin = header(headers, 'origin');
+  if (origin === '') return false;
+  try {
+    return new URL(origin).host !== header(headers, 'host');
+  } catch {
+    return true;
+  }
 }

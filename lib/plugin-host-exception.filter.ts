@@ -75,7 +75,7 @@ export const TRANSPORT_MESSAGES = {
   tooLarge: 'The request body is larger than this server accepts.',
   notJsonType: 'Send request bodies as application/json.',
   browserPost:
-    'A POST from a browser must declare Content-Type: application/json, even without a body.',
+    'A POST from another site must declare Content-Type: application/json, even without a body.',
   cutShort: 'The request body was cut short.',
 } as const;
 

@@ -39,17 +39,19 @@ describe('HTTP details', () => {
     expect((await http().get(`${API}/plugins/mail`)).body.enabled).toBe(true);
   });
 
-  it('refuses a bodyless POST from a browser (no-cors fetch, sendBeacon) unless it declares JSON', async () => {
+  it('refuses a bodyless POST from another site (no-cors fetch, sendBeacon) unless it declares JSON', async () => {
     // What a page on another site can send with the victim's cookies and no CORS preflight.
     for (const browser of [
       { Origin: 'https://evil.example' },
+      { Origin: 'null' },
       { 'Sec-Fetch-Site': 'cross-site', 'Sec-Fetch-Mode': 'no-cors' },
+      { 'Sec-Fetch-Site': 'same-site', Origin: 'https://other.example.com' },
     ]) {
       for (const path of [`${API}/plugins/mail/toggle`, `${API}/capabilities/mail.deliver/run`]) {
         const res = await http().post(path).set(browser);
         expect(res.status).toBe(415);
         expect(res.body).toMatchObject({ code: 'UNSUPPORTED_MEDIA_TYPE' });
-        expect(res.body.message).toMatch(/from a browser/);
+        expect(res.body.message).toMatch(/from another site/);
       }
     }
     expect((await http().get(`${API}/plugins/mail`)).body.enabled).toBe(true);
@@ -60,6 +62,16 @@ describe('HTTP details', () => {
       .set('Content-Type', 'application/json');
     expect(own.status).toBe(200);
     expect(own.body.enabled).toBe(false);
+    // The app's own pages (Swagger UI's "Try it out", say) keep the bodyless form.
+    const sameOrigin = await http()
+      .post(`${API}/plugins/mail/toggle`)
+      .set({ 'Sec-Fetch-Site': 'same-origin', Origin: 'http://anything' });
+    expect(sameOrigin.status).toBe(200);
+    // A browser too old for Sec-Fetch-Site: its Origin names the host it asked.
+    const oldBrowser = await http()
+      .post(`${API}/plugins/mail/toggle`)
+      .set({ Host: 'admin.example:8443', Origin: 'https://admin.example:8443' });
+    expect(oldBrowser.status).toBe(200);
     // Reads from a browser are untouched.
     const read = await http().get(`${API}/plugins/mail`).set({ Origin: 'https://evil.example' });
     expect(read.status).toBe(200);
