@@ -11,6 +11,7 @@ import type {
 @Index('IDX_plugin_workflow_runs_workflow', ['workflow'])
 @Index('IDX_plugin_workflow_runs_status', ['status'])
 @Index('UQ_plugin_workflow_runs_key_hash', ['idempotencyHash'], { unique: true })
+@Index('IDX_plugin_workflow_runs_key', ['idempotencyKey'])
 export class WorkflowRunEntity {
   @PrimaryColumn({ type: 'varchar', length: 36 })
   id!: string;

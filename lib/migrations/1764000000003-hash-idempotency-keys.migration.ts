@@ -5,7 +5,7 @@ const TABLE = 'plugin_workflow_runs';
 
 /**
  * Moves the unique index of `plugin_workflow_runs` from `idempotency_key` to a new
- * `idempotency_hash` column (SHA-256 of the key, hex). A collation may take distinct keys for one:
+ * `idempotency_hash` column (SHA-256 of the key, hex); the key keeps a plain index. A collation may take distinct keys for one:
  * MariaDB and MySQL's defaults ignore case, accents and trailing spaces, so `Order-1` found the run
  * of `order-1`. Part of {@link PluginHostMigrations}.
  *
@@ -34,6 +34,14 @@ export class HashPluginHostIdempotencyKeys1764000000003 implements MigrationInte
     if (table?.indices.some((index) => index.name === 'UQ_plugin_workflow_runs_key')) {
       await queryRunner.dropIndex(TABLE, 'UQ_plugin_workflow_runs_key');
     }
+    // Not unique: it finds the runs an instance of the old version writes without a hash during
+    // a rolling upgrade (their keys are compared exactly in code).
+    if (!table?.indices.some((index) => index.name === 'IDX_plugin_workflow_runs_key')) {
+      await queryRunner.createIndex(
+        TABLE,
+        new TableIndex({ name: 'IDX_plugin_workflow_runs_key', columnNames: ['idempotency_key'] }),
+      );
+    }
     if (!table?.indices.some((index) => index.name === 'UQ_plugin_workflow_runs_key_hash')) {
       await queryRunner.createIndex(
         TABLE,
@@ -49,6 +57,7 @@ export class HashPluginHostIdempotencyKeys1764000000003 implements MigrationInte
   /** Puts the unique index back on the key; fails if the table holds keys its collation equates. */
   async down(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.dropIndex(TABLE, 'UQ_plugin_workflow_runs_key_hash');
+    await queryRunner.dropIndex(TABLE, 'IDX_plugin_workflow_runs_key');
     await queryRunner.dropColumn(TABLE, 'idempotency_hash');
     await queryRunner.createIndex(
       TABLE,

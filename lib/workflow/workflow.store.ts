@@ -205,6 +205,8 @@ export class TypeOrmWorkflowStore implements WorkflowStore {
     if (hash) {
       const existing = await this.runs.findOneBy({ idempotencyHash: hash });
       if (existing) return fromRow(existing);
+      const older = await this.unhashed(run.idempotencyKey!);
+      if (older) return fromRow(older);
     }
     try {
       await this.runs.insert(toRow(run));
@@ -217,6 +219,19 @@ export class TypeOrmWorkflowStore implements WorkflowStore {
       }
       throw error;
     }
+  }
+
+  /**
+   * A run with this exact key and no hash: written by an instance of the version before
+   * `idempotency_hash` (during a rolling upgrade, or before the backfill ran). The index on the key
+   * may go by a collation that equates other keys with it, so the match is checked here.
+   */
+  private async unhashed(key: string): Promise<ObjectLiteral | undefined> {
+    const rows = await this.runs.find({
+      where: { idempotencyKey: key, idempotencyHash: IsNull() },
+      take: 10,
+    });
+    return rows.find((row) => row.idempotencyKey === key);
   }
 
   async hashOlderKeys(): Promise<number> {

@@ -203,6 +203,50 @@ describe.each(DATABASES)('migrations on %s', (_name, createDatabase) => {
     }
   });
 
+  it('find a run an instance of the old version writes during a rolling upgrade', async () => {
+    const fresh = await createDatabase();
+    try {
+      effects.reset();
+      const app = await createTestApp({
+        database: {
+          ...fresh.options,
+          synchronize: false,
+          migrations: PluginHostMigrations,
+          migrationsRun: true,
+        } as never,
+        providers: [...DEFAULT_PROVIDERS, WorkflowSteps],
+        host: { workflows: [ONBOARDING] },
+      });
+      try {
+        // After this instance started (and hashed what it found), an old one writes a run.
+        const source = new DataSource({ ...(fresh.options as object), entities: [] } as never);
+        await source.initialize();
+        const id = '00000000-0000-4000-8000-0000000000d1';
+        await insertRun(source, { id, key: 'Late-1', email: 'late@x.y' });
+        await source.destroy();
+        const host = app.get(PluginHostService);
+        const again = await host.runWorkflow(
+          'onboarding',
+          { email: 'late@x.y' },
+          { idempotencyKey: 'Late-1' },
+        );
+        expect(again.id).toBe(id);
+        // Matched exactly, whatever the column's collation says.
+        const other = await host.runWorkflow(
+          'onboarding',
+          { email: 'late@x.y' },
+          { idempotencyKey: 'late-1' },
+        );
+        expect(other.id).not.toBe(id);
+        expect(effects.created).toEqual(['late@x.y']);
+      } finally {
+        await app.close();
+      }
+    } finally {
+      await fresh.drop();
+    }
+  });
+
   it('take over a schema that synchronize created, changing nothing', async () => {
     const fresh = await createDatabase();
     const options = { ...(fresh.options as object), entities: [...PluginHostEntities] };
