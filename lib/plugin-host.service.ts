@@ -827,7 +827,9 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
 
   /**
    * Re-encrypts every stored secret with the first of `encryptionKeys` (after a key rotation), so the
-   * old key can then be removed. Resolves how many plugins were rewritten.
+   * old key can then be removed. Resolves how many plugins were rewritten. A secret that did not
+   * decrypt (its key is not among `encryptionKeys`, or it was tampered with) cannot be rewritten:
+   * it is logged as an error, naming its plugin, path and key, so that key is not dropped blindly.
    */
   async reencryptSecrets(options: MutationOptions = {}): Promise<number> {
     if (!this.cipher) return 0;
@@ -835,11 +837,19 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
     // A snapshot: the loop replaces entries of the map it walks.
     for (const plugin of Array.from(this.plugins.values())) {
       const { secrets } = this.schemaOf(plugin.slug);
-      const holds = (path: string) =>
-        locateSecrets(plugin.config, path).some(
+      const found = secrets.flatMap((path) =>
+        locateSecrets(plugin.config, path).filter(
           ({ value }) => value !== undefined && value !== null,
+        ),
+      );
+      if (found.length === 0) continue;
+      for (const { value, label } of found) {
+        if (!SecretCipher.isEncrypted(value)) continue;
+        this.logger.error(
+          `Secret "${label}" of plugin "${plugin.slug}" is still under key "${SecretCipher.keyIdOf(value)}": ` +
+            'it did not decrypt, so it was not re-encrypted. Keep that key, or configure the secret again.',
         );
-      if (!secrets.some(holds)) continue;
+      }
       await this.compareAndSet(plugin.slug, options, async (current) => {
         const next: Plugin = { ...current, version: current.version + 1, updatedAt: new Date() };
         const writes = [{ next: this.toStore(next), expectedVersion: current.version }];

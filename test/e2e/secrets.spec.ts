@@ -1,10 +1,10 @@
-import { Injectable, type INestApplication } from '@nestjs/common';
+import { Injectable, Logger, type INestApplication } from '@nestjs/common';
 import { Type } from 'class-transformer';
 import { IsArray, IsOptional, IsString, ValidateNested } from 'class-validator';
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import Database from 'better-sqlite3';
 import request from 'supertest';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   Capability,
   HostedPlugin,
@@ -406,6 +406,16 @@ describe('secrets encrypted at rest', () => {
     const service = app.get(PluginHostService);
     expect(service.configValue('vault', 'smtp.password')).toBe('pw');
     expect(String(service.configValue('vault', 'apiKey'))).toMatch(/^enc:v1:/);
+    // A rotation cannot rewrite it, and says so rather than letting the key be dropped blindly.
+    const errors = vi.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+    try {
+      await service.reencryptSecrets();
+      expect(errors.mock.calls.map(([message]) => String(message))).toEqual([
+        expect.stringMatching(/Secret "apiKey" of plugin "vault" is still under key "k1"/),
+      ]);
+    } finally {
+      errors.mockRestore();
+    }
   });
 
   it('binds each ciphertext to its plugin and path: moved elsewhere, it does not decrypt', async () => {
