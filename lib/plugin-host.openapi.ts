@@ -280,6 +280,20 @@ function describeRoutes(s: Swagger): void {
     description: 'The version you last saw ("3"); a stale one answers 412 and writes nothing.',
   });
   const invalid = ['VALIDATION_FAILED'];
+  /** `limit` and `cursor` of a paged list (the audit log, the workflow runs). */
+  const paging = (cursor: object) => [
+    s.ApiQuery({
+      name: 'limit',
+      required: false,
+      schema: { type: 'integer', minimum: 1, maximum: 500, default: 50 },
+    }),
+    s.ApiQuery({
+      name: 'cursor',
+      required: false,
+      description: 'nextCursor of the previous page',
+      schema: cursor,
+    }),
+  ];
   const pluginETag = {
     ETag: {
       description: 'The plugin\'s version ("3"); send it back as If-Match.',
@@ -408,17 +422,7 @@ function describeRoutes(s: Swagger): void {
         required: false,
         enum: ['register', 'update', 'toggle', 'configure', 'reorder', 'remove'],
       }),
-      s.ApiQuery({
-        name: 'limit',
-        required: false,
-        schema: { type: 'integer', minimum: 1, maximum: 500, default: 50 },
-      }),
-      s.ApiQuery({
-        name: 'cursor',
-        required: false,
-        description: 'nextCursor of the previous page',
-        schema: { type: 'string', pattern: '^[1-9][0-9]*$' },
-      }),
+      ...paging({ type: 'string', pattern: '^[1-9][0-9]*$' }),
     ],
   );
   const name = s.ApiParam({ name: 'name', description: 'Workflow name', example: 'onboarding' });
@@ -438,16 +442,7 @@ function describeRoutes(s: Swagger): void {
     [
       s.ApiQuery({ name: 'workflow', required: false }),
       s.ApiQuery({ name: 'status', required: false, enum: runStatuses }),
-      s.ApiQuery({
-        name: 'limit',
-        required: false,
-        schema: { type: 'integer', minimum: 1, maximum: 500, default: 50 },
-      }),
-      s.ApiQuery({
-        name: 'cursor',
-        required: false,
-        description: 'nextCursor of the previous page',
-      }),
+      ...paging({ type: 'string' }),
     ],
   );
   route(

@@ -29,6 +29,15 @@ afterEach(async () => {
   await Promise.all(apps.splice(0).map((app) => app.close()));
 });
 
+/** The `configured` events `app` emits from now on. */
+function configuredEvents(app: INestApplication): PluginChangeEvent[] {
+  const events: PluginChangeEvent[] = [];
+  app
+    .get(EventEmitter2)
+    .on('plugin-host.plugin.configured', (e: PluginChangeEvent) => events.push(e));
+  return events;
+}
+
 describe('config schemas', () => {
   it('refuses a config that breaks the schema with every violation listed, and writes nothing', async () => {
     const app = await boot();
@@ -97,10 +106,7 @@ describe('secrets in arrays', () => {
 
   it('masks the secret of every element everywhere, and the capability gets the values', async () => {
     const app = await bootTeam();
-    const events: PluginChangeEvent[] = [];
-    app
-      .get(EventEmitter2)
-      .on('plugin-host.plugin.configured', (e: PluginChangeEvent) => events.push(e));
+    const events = configuredEvents(app);
     const http = () => request(app.getHttpServer());
     const configured = await http()
       .post(`${API}/plugins/team/configure`)
@@ -244,10 +250,7 @@ describe('secrets in arrays', () => {
 describe('secrets', () => {
   it('masks secrets in every response and event, while the capability gets the real value', async () => {
     const app = await boot();
-    const events: PluginChangeEvent[] = [];
-    app
-      .get(EventEmitter2)
-      .on('plugin-host.plugin.configured', (e: PluginChangeEvent) => events.push(e));
+    const events = configuredEvents(app);
     const http = () => request(app.getHttpServer());
     const configured = await http()
       .post(`${API}/plugins/vault/configure`)
