@@ -36,6 +36,7 @@ export function resolvePluginHostOptions(
     syncChannel: options?.syncChannel ?? DEFAULT_SYNC_CHANNEL,
     instanceId: options?.instanceId ?? randomUUID(),
     encryptionKeys: options?.encryptionKeys,
+    bindSecrets: options?.bindSecrets ?? true,
     tracing: options?.tracing ?? 'auto',
     workflows: options?.workflows ?? [],
     workflowStaleMs: options?.workflowStaleMs ?? 30_000,

@@ -926,7 +926,8 @@ export class PluginHostService implements OnModuleInit, OnApplicationBootstrap, 
   private toStore(plugin: Plugin): Plugin {
     if (!this.cipher) return plugin;
     const { secrets } = this.schemaOf(plugin.slug);
-    return { ...plugin, config: this.cipher.seal(plugin.config, secrets, plugin.slug) };
+    const bindTo = this.options.bindSecrets ? plugin.slug : undefined;
+    return { ...plugin, config: this.cipher.seal(plugin.config, secrets, bindTo) };
   }
 
   /** The record as memory keeps it: secrets decrypted. */

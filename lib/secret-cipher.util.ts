@@ -100,12 +100,15 @@ export class SecretCipher {
   }
 
   /**
-   * A copy of `config` with each present secret encrypted, bound to plugin `slug` and its path
-   * (values already encrypted, such as one whose key is gone, are kept).
+   * A copy of `config` with each present secret encrypted: bound to plugin `slug` and its path when
+   * `slug` is given (`enc:v2:`), else unbound (`enc:v1:`). Values already encrypted, such as one
+   * whose key is gone, are kept.
    */
-  seal(config: JsonObject, paths: readonly string[], slug: string): JsonObject {
+  seal(config: JsonObject, paths: readonly string[], slug?: string): JsonObject {
     return this.map(config, paths, (value, _label, path) =>
-      SecretCipher.isEncrypted(value) ? value : this.encrypt(value, { slug, path }),
+      SecretCipher.isEncrypted(value)
+        ? value
+        : this.encrypt(value, slug === undefined ? undefined : { slug, path }),
     );
   }
 
@@ -117,15 +120,19 @@ export class SecretCipher {
   open(
     config: JsonObject,
     paths: readonly string[],
-    slug: string,
+    slug?: string,
     failed: (path: string, error: Error) => void = (_path, error) => {
       throw error;
     },
   ): JsonObject {
     return this.map(config, paths, (value, label, path) => {
       if (!SecretCipher.isEncrypted(value)) return value;
+      const place = slug === undefined ? undefined : { slug, path };
       try {
-        return this.decrypt(value, { slug, path });
+        const plain = this.decrypt(value, place);
+        // An instance of the first release took an `enc:v2:` value for plain text and sealed it
+        // again as `enc:v1:` (a rolling upgrade without `bindSecrets: false`): unwrap it.
+        return SecretCipher.isEncrypted(plain) ? this.decrypt(plain, place) : plain;
       } catch (error) {
         failed(label, error as Error);
         return value;

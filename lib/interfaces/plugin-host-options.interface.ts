@@ -135,6 +135,14 @@ export interface PluginHostModuleOptions {
    */
   encryptionKeys?: PluginHostEncryptionKey[];
   /**
+   * Seal each secret bound to its plugin and path (`enc:v2:`), so a ciphertext moved elsewhere in
+   * the table does not decrypt. Set `false` only while instances of the first release, which read
+   * `enc:v1:` alone, still share the store (a rolling upgrade); turn it back on once every instance
+   * runs this version, and call `reencryptSecrets()`. Both formats are always read.
+   * @default true
+   */
+  bindSecrets?: boolean;
+  /**
    * OpenTelemetry spans (`capability <slug>`, with slug, plugin, outcome and duration) and a
    * `plugin_host.capability.duration` histogram around capability runs. `'auto'` turns them on when
    * `@opentelemetry/api` is installed and the app registered an SDK before the module bootstrapped;

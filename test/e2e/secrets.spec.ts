@@ -474,6 +474,30 @@ describe('secrets encrypted at rest', () => {
     expect(service.configValue('vault', 'apiKey')).toBe('sk-legacy');
   });
 
+  it('seals unbound with bindSecrets: false, and unwraps what a first-release instance re-sealed', async () => {
+    let app = await boot({
+      database: db.options,
+      host: { encryptionKeys: [key1], bindSecrets: false },
+    });
+    await app.get(PluginHostService).configure('vault', { apiKey: 'sk-unbound' });
+    expect(String(rawConfig().apiKey)).toMatch(/^enc:v1:k1:/);
+    await app.close();
+    // During a rolling upgrade, an instance of the first release read an enc:v2 value as plain
+    // text and sealed it again as enc:v1.
+    const cipher = new SecretCipher([key1]);
+    const wrapped = cipher.encrypt(cipher.encrypt('sk-bound', { slug: 'vault', path: 'apiKey' }));
+    const sqlite = new Database(String(db.options.database));
+    try {
+      sqlite
+        .prepare("UPDATE plugins SET config = ? WHERE slug = 'vault'")
+        .run(JSON.stringify({ ...rawConfig(), apiKey: wrapped }));
+    } finally {
+      sqlite.close();
+    }
+    app = await boot({ database: db.options, host: { encryptionKeys: [key1] } });
+    expect(app.get(PluginHostService).configValue('vault', 'apiKey')).toBe('sk-bound');
+  });
+
   it('re-encrypts the secrets inside arrays too', async () => {
     let app = await boot({
       database: db.options,
