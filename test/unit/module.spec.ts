@@ -84,6 +84,7 @@ describe('option defaults', () => {
       workflowRecoveryMs: 10_000,
       workflowWaitMs: 300_000,
       ui: true,
+      bindSecrets: true,
     });
     expect(resolvePluginHostOptions({ memoryLimit: 5, allowAnonymous: true })).toMatchObject({
       memoryLimit: 5,
