@@ -22,7 +22,10 @@ export function secretPaths(schema: Type | undefined, listed: readonly string[] 
     for (const [key, child] of nestedSchemas(type)) visit(child, `${prefix}${key}.`, depth + 1);
   };
   if (schema) visit(schema, '', 0);
-  return [...paths].sort();
+  // A path under another secret is that secret's already (`smtp` covers `smtp.password`); kept,
+  // masking the parent first would leave the child nothing to write into.
+  const all = [...paths];
+  return all.filter((path) => !all.some((other) => path.startsWith(`${other}.`))).sort();
 }
 
 const SCALARS: ReadonlySet<unknown> = new Set([Object, String, Number, Boolean, Array, Date]);
@@ -195,9 +198,10 @@ export function maskSecrets(config: JsonObject, paths: readonly string[]): JsonO
  * A patch in which every secret sent back as the mask stands for the stored value, so sending a
  * masked config back changes no secret. Outside arrays the masked key is dropped (the merge keeps
  * what is stored). Inside one, which a merge patch replaces whole and whose elements may have been
- * removed or reordered, a masked secret takes the value of the stored element with the same plain
- * fields (`{ user: 'bob' }`), at the same place or, failing that, the only one elsewhere; an array
- * of bare secrets goes by place. A mask no stored element answers for is refused.
+ * removed or reordered, a masked secret takes the value of the stored element equal to its own
+ * once secrets are set aside (`{ user: 'bob' }`), at the same place or else the first one no other
+ * element took; an array of bare secrets goes by place. A mask no stored element answers for is
+ * refused.
  */
 export function restoreMaskedSecrets(
   patch: JsonObject,
@@ -206,15 +210,17 @@ export function restoreMaskedSecrets(
 ): JsonObject {
   let copy: JsonObject | undefined;
   const orphans: string[] = [];
+  const claims: Claims = new Map();
   for (const path of paths) {
     for (const { value, trail, label } of locateSecrets(patch, path)) {
       if (value !== SECRET_MASK) continue;
-      copy ??= structuredClone(patch);
+      // A JSON copy: a patch built in code may hold one object twice, which must not share a write.
+      copy ??= JSON.parse(JSON.stringify(patch)) as JsonObject;
       if (!trail.some((step) => typeof step === 'number')) {
         writeTrail(copy, trail, undefined);
         continue;
       }
-      const stored = storedSecretFor(patch, current, trail, path, paths);
+      const stored = storedSecretFor(patch, current, trail, path, paths, claims);
       if (stored === undefined || stored === null || stored === SECRET_MASK) orphans.push(label);
       else writeTrail(copy, trail, stored);
     }
@@ -235,11 +241,14 @@ export function restoreMaskedSecrets(
   return copy ?? patch;
 }
 
+/** Which stored element each sent array element stands for, once chosen: one to one. */
+type Claims = Map<JsonValue[], { chosen: Map<number, number>; taken: Set<number> }>;
+
 /**
  * The stored value a masked secret at `trail` (in `patch`, found through pattern `path`) stands
- * for: the trail is followed through `current`, and at each array index the stored element is the
- * one at the same place if its plain fields (not secret, not nested) equal the sent element's, else
- * the only stored element whose plain fields do.
+ * for. The trail is followed through `current`; at each array index the sent element stands for a
+ * stored element equal to it once the secrets under it are set aside (the same one at its place,
+ * else the first one no other sent element stands for).
  */
 function storedSecretFor(
   patch: JsonObject,
@@ -247,6 +256,7 @@ function storedSecretFor(
   trail: ReadonlyArray<string | number>,
   path: string,
   paths: readonly string[],
+  claims: Claims,
 ): JsonValue | undefined {
   const segments = path.split('.');
   let sent: JsonValue | undefined = patch;
@@ -262,45 +272,55 @@ function storedSecretFor(
       if (stored === undefined) return undefined;
       continue;
     }
-    const element: JsonValue = (sent as JsonValue[])[step];
+    const list = sent as JsonValue[];
+    const element: JsonValue = list[step];
     if (!Array.isArray(stored)) return undefined;
     if (!isPlainObject(element)) {
       // A bare secret (`tokens[]`) or an array in an array: nothing to match it by but its place.
       stored = stored[step];
     } else {
-      // The secret keys of the elements at this level.
-      const secretKeys = new Set(
-        paths
-          .filter((other) => other.startsWith(`${pattern}.`))
-          .map((other) =>
-            other
-              .slice(pattern.length + 1)
-              .split('.')[0]
-              .replace(/\[\]$/, ''),
-          ),
-      );
-      const plain = (value: JsonValue | undefined) =>
-        isPlainObject(value)
-          ? Object.fromEntries(
-              Object.entries(value).filter(
-                ([key, item]) =>
-                  !secretKeys.has(key) && (item === null || typeof item !== 'object'),
-              ),
-            )
-          : undefined;
-      const wanted = plain(element)!;
-      const placed = plain(stored[step]);
-      if (placed !== undefined && sameJson(placed, wanted)) stored = stored[step];
-      else {
-        const matches: JsonValue[] = stored.filter((candidate) => {
-          const fields = plain(candidate);
-          return fields !== undefined && sameJson(fields, wanted);
-        });
-        if (matches.length !== 1) return undefined;
-        stored = matches[0];
+      const inner = paths
+        .filter((other) => other.startsWith(`${pattern}.`))
+        .map((other) => other.slice(pattern.length + 1));
+      let claim = claims.get(list);
+      if (!claim) claims.set(list, (claim = { chosen: new Map(), taken: new Set() }));
+      let index = claim.chosen.get(step);
+      if (index === undefined) {
+        const wanted = identityOf(element, inner);
+        const choices: JsonValue[] = stored;
+        const fits = (candidate: number): boolean =>
+          candidate < choices.length &&
+          !claim.taken.has(candidate) &&
+          sameJson(identityOf(choices[candidate], inner), wanted);
+        index = fits(step) ? step : stored.findIndex((_, candidate) => fits(candidate));
+        if (index === -1) return undefined;
+        claim.chosen.set(step, index);
+        claim.taken.add(index);
       }
+      stored = stored[index];
     }
     sent = element;
   }
   return stored;
+}
+
+/**
+ * What tells an array element apart from its siblings: the element without its secrets (relative
+ * paths `inner`) and without the arrays that lead to secrets (matched at their own level).
+ */
+function identityOf(value: JsonValue, inner: readonly string[]): JsonValue {
+  if (!isPlainObject(value)) return value;
+  const copy = structuredClone(value) as JsonObject;
+  for (const path of inner) {
+    const parts = path.split('.');
+    const throughArray = parts.findIndex((part) => part.endsWith('[]'));
+    const leaf = throughArray === -1 ? parts : parts.slice(0, throughArray + 1);
+    let node: JsonValue | undefined = copy;
+    for (const part of leaf.slice(0, -1)) {
+      node = isPlainObject(node) ? (node as JsonObject)[part] : undefined;
+    }
+    if (isPlainObject(node))
+      delete (node as JsonObject)[leaf[leaf.length - 1].replace(/\[\]$/, '')];
+  }
+  return copy;
 }

@@ -84,4 +84,60 @@ describe('secret paths through arrays', () => {
     });
     expect(patch.groups[0].key).toBe(SECRET_MASK);
   });
+
+  it('tells elements apart by nested fields, and matches duplicates one to one', () => {
+    const paths = ['endpoints[].token', 'accounts[].password'];
+    const current = {
+      endpoints: [
+        { server: { host: 'a.example' }, token: 'tok-A' },
+        { server: { host: 'b.example' }, token: 'tok-B' },
+      ],
+      accounts: [
+        { user: 'ada', password: 'p1' },
+        { user: 'bob', password: 'pb' },
+        { user: 'ada', password: 'p2' },
+      ],
+    };
+    const mask = (value: object) => ({ ...value, token: SECRET_MASK });
+    // Swapped endpoints keep their own tokens.
+    expect(
+      restoreMaskedSecrets(
+        { endpoints: [mask(current.endpoints[1]), mask(current.endpoints[0])] } as never,
+        paths,
+        current as never,
+      ),
+    ).toMatchObject({
+      endpoints: [{ token: 'tok-B' }, { token: 'tok-A' }],
+    });
+    // An endpoint whose server changed is not the stored one.
+    expect(() =>
+      restoreMaskedSecrets(
+        { endpoints: [{ server: { host: 'evil.example' }, token: SECRET_MASK }] } as never,
+        paths,
+        current as never,
+      ),
+    ).toThrow(/config\.endpoints\[0\]\.token/);
+    // Removing bob: the two adas keep p1 and p2, each its own.
+    const ada = { user: 'ada', password: SECRET_MASK };
+    expect(
+      restoreMaskedSecrets({ accounts: [ada, ada] } as never, paths, current as never),
+    ).toEqual({
+      accounts: [
+        { user: 'ada', password: 'p1' },
+        { user: 'ada', password: 'p2' },
+      ],
+    });
+    // A third ada has no stored element left to stand for.
+    expect(() =>
+      restoreMaskedSecrets({ accounts: [ada, ada, ada] } as never, paths, current as never),
+    ).toThrow(/config\.accounts\[2\]\.password/);
+  });
+
+  it('keeps only the outer of two secret paths one inside the other', () => {
+    const paths = secretPaths(undefined, ['smtp.password', 'smtp', 'accounts[]', 'accounts[].pin']);
+    expect(paths).toEqual(['accounts[]', 'smtp']);
+    expect(
+      maskSecrets({ smtp: { host: 'mx', password: 'pw' }, accounts: [{ pin: 1 }] }, paths),
+    ).toEqual({ smtp: SECRET_MASK, accounts: [SECRET_MASK] });
+  });
 });
