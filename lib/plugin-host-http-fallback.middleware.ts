@@ -51,6 +51,7 @@ type RouteHooks<T> = T | T[] | undefined;
 /** The parts of a route's options the `onRoute` hook reads and sets. */
 interface FastifyRouteLike {
   url: string;
+  method: string | string[];
   preParsing?: RouteHooks<PreParsingHook>;
 }
 interface FastifyLike {
@@ -270,10 +271,14 @@ export class PluginHostHttpFallback implements OnModuleInit {
     // A route hook, on the module's routes only: the app's other routes run no hook of this module.
     // It comes after the app's own `preParsing` hooks (route hooks follow global ones), and it is
     // the last thing to run before Fastify looks at the body headers.
+    // The GET routes under `base`, for the trailing-slash redirect of the not-found handler.
+    const readable: RegExp[] = [];
     fastify.addHook('onRoute', (route) => {
       if (!isUnder(route.url, base)) return;
       route.preParsing = [...hooksOf(route.preParsing), preParsing];
+      if ([route.method].flat().includes('GET')) readable.push(routePattern(route.url));
     });
+    const isReadable = (path: string) => readable.some((pattern) => pattern.test(path));
 
     // Nest installs both handlers after the modules' `onModuleInit`, through the adapter.
     const filter = this.filter;
@@ -324,7 +329,7 @@ export class PluginHostHttpFallback implements OnModuleInit {
         return setNotFoundHandler(
           function (this: unknown, request, reply) {
             if (!isUnder(request.raw.url, base)) return nest.call(this, request, reply);
-            const slashless = slashlessTarget(adapter, request, base);
+            const slashless = slashlessTarget(adapter, request, isReadable);
             if (slashless !== undefined) return adapter.redirect(reply, 308, slashless);
             adapter.reply(reply, notFound(adapter, request), 404);
           } satisfies FastifyNotFoundHandler,
@@ -570,20 +575,33 @@ function isObject(value: unknown): boolean {
 function slashlessTarget(
   adapter: AbstractHttpAdapter,
   request: unknown,
-  base: string,
+  isReadable: (path: string) => boolean,
 ): string | undefined {
-  // Mounted at the root, the not-found handler sees the whole app's misses: those are the app's.
-  if (base === '/') return undefined;
   const method = adapter.getRequestMethod(request);
   if (method !== 'GET' && method !== 'HEAD') return undefined;
   const url = String(adapter.getRequestUrl(request) ?? '');
   const query = url.indexOf('?');
   const path = query === -1 ? url : url.slice(0, query);
   if (!path.endsWith('/') || path.endsWith('//')) return undefined;
-  // The path without the slash must still be one of the module's (not its mount point's parent).
-  if (!isUnder(path.slice(0, -1), base)) return undefined;
+  // Only to a route that answers GET there: no redirect that ends in a 404 (or loops, at the root).
+  if (!isReadable(path.slice(0, -1))) return undefined;
   const last = path.slice(path.lastIndexOf('/', path.length - 2) + 1, -1);
   return `../${last}${query === -1 ? '' : url.slice(query)}`;
+}
+
+/** A Fastify route URL (`/api/plugin-host/plugins/:slug`) as a pattern for request paths. */
+function routePattern(url: string): RegExp {
+  const source = url
+    .split('/')
+    .map((part) =>
+      part.startsWith(':')
+        ? '[^/]+'
+        : part === '*'
+          ? '.*'
+          : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'),
+    )
+    .join('/');
+  return new RegExp(`^${source}$`);
 }
 
 function notFound(adapter: AbstractHttpAdapter, request: unknown): PluginHostErrorBody {
