@@ -192,7 +192,10 @@ function crossSite(headers: Headers): boolean {
   const origin = header(headers, 'origin');
   if (origin === '') return false;
   try {
-    return new URL(origin).host !== header(headers, 'host');
+    const from = new URL(origin);
+    // Parsed the same way, so case and a default port (`h:443` for https) do not count.
+    const host = header(headers, 'host') || header(headers, ':authority');
+    return new URL(`${from.protocol}//${host}`).host !== from.host;
   } catch {
     return true;
   }

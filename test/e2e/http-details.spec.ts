@@ -72,6 +72,16 @@ describe('HTTP details', () => {
       .post(`${API}/plugins/mail/toggle`)
       .set({ Host: 'admin.example:8443', Origin: 'https://admin.example:8443' });
     expect(oldBrowser.status).toBe(200);
+    // The same host written with a default port or in capitals.
+    for (const [host, origin] of [
+      ['Admin.Example:443', 'https://admin.example'],
+      ['admin.example', 'http://ADMIN.example:80'],
+    ]) {
+      const same = await http()
+        .post(`${API}/plugins/mail/toggle`)
+        .set({ Host: host, Origin: origin });
+      expect(same.status, `${host} ${origin}`).toBe(200);
+    }
     // Reads from a browser are untouched.
     const read = await http().get(`${API}/plugins/mail`).set({ Origin: 'https://evil.example' });
     expect(read.status).toBe(200);
