@@ -25,7 +25,9 @@ export function secretPaths(schema: Type | undefined, listed: readonly string[] 
   // A path under another secret is that secret's already (`smtp` covers `smtp.password`); kept,
   // masking the parent first would leave the child nothing to write into.
   const all = [...paths];
-  return all.filter((path) => !all.some((other) => path.startsWith(`${other}.`))).sort();
+  const inside = (path: string, other: string) =>
+    path !== other && (path.startsWith(`${other}.`) || path.startsWith(`${other}[`));
+  return all.filter((path) => !all.some((other) => inside(path, other))).sort();
 }
 
 const SCALARS: ReadonlySet<unknown> = new Set([Object, String, Number, Boolean, Array, Date]);
@@ -241,8 +243,8 @@ export function restoreMaskedSecrets(
   return copy ?? patch;
 }
 
-/** Which stored element each sent array element stands for, once chosen: one to one. */
-type Claims = Map<JsonValue[], { chosen: Map<number, number>; taken: Set<number> }>;
+/** For each sent array: which stored element each of its elements stands for (one to one). */
+type Claims = Map<JsonValue[], Map<number, number>>;
 
 /**
  * The stored value a masked secret at `trail` (in `patch`, found through pattern `path`) stands
@@ -282,21 +284,29 @@ function storedSecretFor(
       const inner = paths
         .filter((other) => other.startsWith(`${pattern}.`))
         .map((other) => other.slice(pattern.length + 1));
-      let claim = claims.get(list);
-      if (!claim) claims.set(list, (claim = { chosen: new Map(), taken: new Set() }));
-      let index = claim.chosen.get(step);
-      if (index === undefined) {
-        const wanted = identityOf(element, inner);
+      let chosen = claims.get(list);
+      if (!chosen) {
+        // Every element of the sent list takes its stored element at once, in order: which sent
+        // element stands for which stored one does not depend on which secrets were masked.
+        chosen = new Map();
+        const taken = new Set<number>();
         const choices: JsonValue[] = stored;
-        const fits = (candidate: number): boolean =>
-          candidate < choices.length &&
-          !claim.taken.has(candidate) &&
-          sameJson(identityOf(choices[candidate], inner), wanted);
-        index = fits(step) ? step : stored.findIndex((_, candidate) => fits(candidate));
-        if (index === -1) return undefined;
-        claim.chosen.set(step, index);
-        claim.taken.add(index);
+        list.forEach((item, at) => {
+          if (!isPlainObject(item)) return;
+          const wanted = identityOf(item, inner);
+          const fits = (candidate: number): boolean =>
+            candidate < choices.length &&
+            !taken.has(candidate) &&
+            sameJson(identityOf(choices[candidate], inner), wanted);
+          const index = fits(at) ? at : choices.findIndex((_, candidate) => fits(candidate));
+          if (index === -1) return;
+          chosen!.set(at, index);
+          taken.add(index);
+        });
+        claims.set(list, chosen);
       }
+      const index = chosen.get(step);
+      if (index === undefined) return undefined;
       stored = stored[index];
     }
     sent = element;

@@ -276,7 +276,8 @@ export class PluginHostHttpFallback implements OnModuleInit {
     fastify.addHook('onRoute', (route) => {
       if (!isUnder(route.url, base)) return;
       route.preParsing = [...hooksOf(route.preParsing), preParsing];
-      if ([route.method].flat().includes('GET')) readable.push(routePattern(route.url));
+      const pattern = [route.method].flat().includes('GET') ? routePattern(route.url) : undefined;
+      if (pattern) readable.push(pattern);
     });
     const isReadable = (path: string) => readable.some((pattern) => pattern.test(path));
 
@@ -589,10 +590,24 @@ function slashlessTarget(
   return `../${last}${query === -1 ? '' : url.slice(query)}`;
 }
 
-/** A Fastify route URL (`/api/plugin-host/plugins/:slug`) as a pattern for request paths. */
-function routePattern(url: string): RegExp {
-  const source = url
-    .split('/')
+/**
+ * A Fastify route URL (`/api/plugin-host/plugins/:slug`) as a pattern for request paths, or
+ * `undefined` for one it cannot match exactly (a parameter with a regular expression or inside a
+ * segment, a `::` escape, a partial wildcard): such a route is left out of the redirect rather than
+ * matched loosely.
+ */
+export function routePattern(url: string): RegExp | undefined {
+  const parts = url.split('/');
+  const exact = parts.every(
+    (part) =>
+      part === '*' ||
+      (!part.includes('*') &&
+        !part.includes('(') &&
+        !part.includes('::') &&
+        (!part.includes(':') || /^:[A-Za-z0-9_]+$/.test(part))),
+  );
+  if (!exact) return undefined;
+  const source = parts
     .map((part) =>
       part.startsWith(':')
         ? '[^/]+'

@@ -131,8 +131,15 @@ export class SecretCipher {
       try {
         const plain = this.decrypt(value, place);
         // An instance of the first release took an `enc:v2:` value for plain text and sealed it
-        // again as `enc:v1:` (a rolling upgrade without `bindSecrets: false`): unwrap it.
-        return SecretCipher.isEncrypted(plain) ? this.decrypt(plain, place) : plain;
+        // again as `enc:v1:` (a rolling upgrade without `bindSecrets: false`): unwrap it. A secret
+        // that merely starts like one (the first release accepted `enc:v2:…` from clients) is the
+        // value itself: the outer layer already authenticated it.
+        if (!SecretCipher.isEncrypted(plain)) return plain;
+        try {
+          return this.decrypt(plain, place);
+        } catch {
+          return plain;
+        }
       } catch (error) {
         failed(label, error as Error);
         return value;

@@ -496,6 +496,14 @@ describe('secrets encrypted at rest', () => {
     }
     app = await boot({ database: db.options, host: { encryptionKeys: [key1] } });
     expect(app.get(PluginHostService).configValue('vault', 'apiKey')).toBe('sk-bound');
+    // The first release took a client's secret that merely starts like a sealed value: it is the
+    // secret itself, not something to unwrap.
+    const lookalike = cipher.open(
+      { apiKey: cipher.encrypt('enc:v2:hunter2') },
+      ['apiKey'],
+      'vault',
+    );
+    expect(lookalike.apiKey).toBe('enc:v2:hunter2');
   });
 
   it('re-encrypts the secrets inside arrays too', async () => {

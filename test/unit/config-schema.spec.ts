@@ -140,4 +140,41 @@ describe('secret paths through arrays', () => {
       maskSecrets({ smtp: { host: 'mx', password: 'pw' }, accounts: [{ pin: 1 }] }, paths),
     ).toEqual({ smtp: SECRET_MASK, accounts: [SECRET_MASK] });
   });
+
+  it('drops the paths under a secret array, however they are written', () => {
+    expect(secretPaths(undefined, ['accounts', 'accounts[].pin', 'tokens', 'tokens[]'])).toEqual([
+      'accounts',
+      'tokens',
+    ]);
+    expect(
+      maskSecrets(
+        { accounts: [{ pin: 1 }] },
+        secretPaths(undefined, ['accounts', 'accounts[].pin']),
+      ),
+    ).toEqual({ accounts: SECRET_MASK });
+  });
+
+  it('pairs every sent element with a stored one before restoring any secret', () => {
+    const paths = ['accounts[].password', 'accounts[].pin'];
+    const current = {
+      accounts: [
+        { user: 'bob', password: 'pb', pin: 'nb' },
+        { user: 'ada', password: 'p1', pin: 'n1' },
+        { user: 'ada', password: 'p2', pin: 'n2' },
+      ],
+    };
+    // bob removed; the first ada changed her password and kept her pin.
+    const sent = {
+      accounts: [
+        { user: 'ada', password: 'new', pin: SECRET_MASK },
+        { user: 'ada', password: SECRET_MASK, pin: SECRET_MASK },
+      ],
+    };
+    expect(restoreMaskedSecrets(sent as never, paths, current as never)).toEqual({
+      accounts: [
+        { user: 'ada', password: 'new', pin: 'n1' },
+        { user: 'ada', password: 'p2', pin: 'n2' },
+      ],
+    });
+  });
 });
