@@ -320,6 +320,17 @@ describe('secrets encrypted at rest', () => {
       sqlite.close();
     }
   };
+  /** What someone with write access to the table (and no key) does: rewrites a config row. */
+  const writeRawConfig = (slug: string, config: Record<string, unknown>) => {
+    const sqlite = new Database(String(db.options.database));
+    try {
+      sqlite
+        .prepare('UPDATE plugins SET config = ? WHERE slug = ?')
+        .run(JSON.stringify(config), slug);
+    } finally {
+      sqlite.close();
+    }
+  };
   beforeAll(async () => {
     db = await createSqliteDatabase();
   });
@@ -395,16 +406,7 @@ describe('secrets encrypted at rest', () => {
       .configure('vault', { apiKey: 'sk-apikey', smtp: { host: 'mx', port: 25, password: 'pw' } });
     await app.close();
     // Someone with write access to the table spoils one value.
-    const sqlite = new Database(String(db.options.database));
-    try {
-      const config = rawConfig();
-      config.apiKey = 'enc:v1:k1:AA:AA:AA';
-      sqlite
-        .prepare("UPDATE plugins SET config = ? WHERE slug = 'vault'")
-        .run(JSON.stringify(config));
-    } finally {
-      sqlite.close();
-    }
+    writeRawConfig('vault', { ...rawConfig(), apiKey: 'enc:v1:k1:AA:AA:AA' });
     app = await boot({ database: db.options, host: { encryptionKeys: [key1] } });
     const service = app.get(PluginHostService);
     expect(service.configValue('vault', 'smtp.password')).toBe('pw');
@@ -435,16 +437,10 @@ describe('secrets encrypted at rest', () => {
     // SMTP password, where a capability might reveal it.
     const sealed = String(rawConfig().apiKey);
     expect(sealed).toMatch(/^enc:v2:k1:/);
-    const sqlite = new Database(String(db.options.database));
-    try {
-      const vault = rawConfig();
-      (vault.smtp as Record<string, unknown>).password = sealed;
-      const write = sqlite.prepare('UPDATE plugins SET config = ? WHERE slug = ?');
-      write.run(JSON.stringify(vault), 'vault');
-      write.run(JSON.stringify({ ...rawConfig('crm'), apiKey: sealed }), 'crm');
-    } finally {
-      sqlite.close();
-    }
+    const vault = rawConfig();
+    (vault.smtp as Record<string, unknown>).password = sealed;
+    writeRawConfig('vault', vault);
+    writeRawConfig('crm', { ...rawConfig('crm'), apiKey: sealed });
     app = await boot({ database: db.options, host });
     const after = app.get(PluginHostService);
     expect(after.configValue('vault', 'apiKey')).toBe('sk-vault');
@@ -458,14 +454,7 @@ describe('secrets encrypted at rest', () => {
     await app.close();
     const legacy = new SecretCipher([key1]).encrypt('sk-legacy');
     expect(legacy).toMatch(/^enc:v1:k1:/);
-    const sqlite = new Database(String(db.options.database));
-    try {
-      sqlite
-        .prepare("UPDATE plugins SET config = ? WHERE slug = 'vault'")
-        .run(JSON.stringify({ ...rawConfig(), apiKey: legacy }));
-    } finally {
-      sqlite.close();
-    }
+    writeRawConfig('vault', { ...rawConfig(), apiKey: legacy });
     app = await boot({ database: db.options, host: { encryptionKeys: [key1] } });
     const service = app.get(PluginHostService);
     expect(service.configValue('vault', 'apiKey')).toBe('sk-legacy');
@@ -486,14 +475,7 @@ describe('secrets encrypted at rest', () => {
     // text and sealed it again as enc:v1.
     const cipher = new SecretCipher([key1]);
     const wrapped = cipher.encrypt(cipher.encrypt('sk-bound', { slug: 'vault', path: 'apiKey' }));
-    const sqlite = new Database(String(db.options.database));
-    try {
-      sqlite
-        .prepare("UPDATE plugins SET config = ? WHERE slug = 'vault'")
-        .run(JSON.stringify({ ...rawConfig(), apiKey: wrapped }));
-    } finally {
-      sqlite.close();
-    }
+    writeRawConfig('vault', { ...rawConfig(), apiKey: wrapped });
     app = await boot({ database: db.options, host: { encryptionKeys: [key1] } });
     expect(app.get(PluginHostService).configValue('vault', 'apiKey')).toBe('sk-bound');
     // The first release took a client's secret that merely starts like a sealed value: it is the
