@@ -610,7 +610,8 @@ export class PluginWorkflowService implements OnApplicationBootstrap, OnApplicat
 
   /**
    * Fills in the key hashes a schema upgrade left empty, once per process: at boot, or at the first
-   * recovery pass that reaches the store. Until then a key of an older run is not found again.
+   * recovery pass that reaches the store. (Until then the store still finds such a run by its key,
+   * through the plain index, at the cost of one more query for a new key.)
    */
   private async hashOlderKeys(): Promise<void> {
     if (this.olderKeysHashed || !this.store.hashOlderKeys) return;
