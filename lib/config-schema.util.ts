@@ -116,24 +116,6 @@ function elementsOf(
   });
 }
 
-/** The value at `trail` (keys and indexes), or `undefined`. */
-export function readTrail(
-  source: JsonValue,
-  trail: ReadonlyArray<string | number>,
-): JsonValue | undefined {
-  let node: JsonValue | undefined = source;
-  for (const step of trail) {
-    if (typeof step === 'number') {
-      if (!Array.isArray(node) || step >= node.length) return undefined;
-      node = node[step];
-    } else {
-      if (!isPlainObject(node) || !Object.hasOwn(node, step)) return undefined;
-      node = (node as JsonObject)[step];
-    }
-  }
-  return node;
-}
-
 /** Sets the value at `trail` in a mutable copy whose parents exist (a location found them). */
 export function writeTrail(
   target: JsonObject,
@@ -160,9 +142,13 @@ export function assertConfigMatches(schema: Type | undefined, config: JsonObject
     forbidUnknownValues: false,
   });
   if (errors.length === 0) return;
-  const details = validationDetails(errors, 'config');
+  throw locatedViolations(validationDetails(errors, 'config'));
+}
+
+/** A 400 listing violations that each have a path: `config.smtp.port: must be ...; ...`. */
+export function locatedViolations(details: PluginValidationDetail[]): PluginValidationError {
   const messages = details.map(({ path, message }) => `${path}: ${message}`);
-  throw new PluginValidationError(messages.join('; '), messages, details);
+  return new PluginValidationError(messages.join('; '), messages, details);
 }
 
 /**
@@ -228,12 +214,7 @@ export function restoreMaskedSecrets(
     }
   }
   if (orphans.length > 0) {
-    const errors = orphans.map(
-      (label) => `config.${label}: the mask stands for a stored secret, and none is stored here`,
-    );
-    throw new PluginValidationError(
-      errors.join('; '),
-      errors,
+    throw locatedViolations(
       orphans.map((label) => ({
         path: `config.${label}`,
         message: 'the mask stands for a stored secret, and none is stored here',

@@ -136,8 +136,9 @@ export function header(headers: Headers, name: string): string {
 
 /**
  * The REST API's transport rules, checked after access and before any pipe: a body over
- * `maxBodyBytes` is 413; a request that carries a body, or declares a type, or is a browser's POST,
- * must say it is JSON (415 otherwise, so a cross-site page cannot reach a mutating route); and a JSON body the
+ * `maxBodyBytes` is 413; a request that carries a body, declares a type, or is a bodyless POST from
+ * another site must say it is JSON (415 otherwise, so a cross-site page cannot reach a mutating
+ * route); and a JSON body the
  * platform left unread (`application/merge-patch+json` and the other `+json` types: the platforms'
  * parsers take `application/json` only) is read here into `request.body`, with the same rules and
  * answers as theirs. Synchronous unless there is a body to read.

@@ -268,11 +268,11 @@ export class PluginHostHttpFallback implements OnModuleInit {
       setParsing(request, null);
       done();
     };
+    // The GET routes under `base`, for the trailing-slash redirect of the not-found handler.
+    const readable: RegExp[] = [];
     // A route hook, on the module's routes only: the app's other routes run no hook of this module.
     // It comes after the app's own `preParsing` hooks (route hooks follow global ones), and it is
     // the last thing to run before Fastify looks at the body headers.
-    // The GET routes under `base`, for the trailing-slash redirect of the not-found handler.
-    const readable: RegExp[] = [];
     fastify.addHook('onRoute', (route) => {
       if (!isUnder(route.url, base)) return;
       route.preParsing = [...hooksOf(route.preParsing), preParsing];

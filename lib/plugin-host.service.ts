@@ -14,6 +14,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { CapabilityRegistry, type RegisteredCapability } from './capability.registry.js';
 import {
   assertConfigMatches,
+  locatedViolations,
   locateSecrets,
   maskSecrets,
   restoreMaskedSecrets,
@@ -1541,28 +1542,22 @@ function actionFor(before: Plugin, after: Plugin): PluginChangeEvent['action'] {
   return 'updated';
 }
 
-/**
- * Whether the store's record is another one than memory's under the same slug: removed and
- * registered again (its version started over at 1) while this instance missed the removal.
- */
 /** Refuses secret values that look encrypted (see {@link sealedLookalikes}). */
 function assertNoSealedLookalikes(config: JsonObject, secrets: readonly string[]): void {
   const found = sealedLookalikes(config, secrets);
   if (found.length === 0) return;
-  const errors = found.map(
-    (path) => `config.${path}: a secret value may not start with "enc:v1:" or "enc:v2:"`,
-  );
-  throw new PluginValidationError(
-    errors.join('; '),
-    errors,
+  throw locatedViolations(
     found.map((path) => ({
       path: `config.${path}`,
-      message:
-        'a secret value may not start with "enc:v1:" or "enc:v2:" (the mark of an encrypted value)',
+      message: 'a secret value may not start with "enc:v1:" or "enc:v2:"',
     })),
   );
 }
 
+/**
+ * Whether the store's record is another one than memory's under the same slug: removed and
+ * registered again (its version started over at 1) while this instance missed the removal.
+ */
 function registeredAgain(known: Plugin, stored: Plugin): boolean {
   return stored.version < known.version && !sameRecord(known, stored);
 }

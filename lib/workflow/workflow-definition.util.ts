@@ -173,14 +173,15 @@ function checkTemplates(
 /** Keys a retry policy, a compensation and each form of condition may have. */
 const RETRY_KEYS = new Set(['attempts', 'backoffMs', 'factor']);
 const COMPENSATE_KEYS = new Set(['capability', 'with']);
-const CONDITION_FORMS = [
-  ['all'],
-  ['any'],
-  ['not'],
-  ['path', 'equals'],
-  ['path', 'notEquals'],
-  ['path', 'exists'],
-];
+/** Each form's keys, sorted and joined. */
+const CONDITION_FORMS = new Set([
+  'all',
+  'any',
+  'not',
+  'equals,path',
+  'notEquals,path',
+  'exists,path',
+]);
 
 /** Records each key of `value` (when it is an object) that `allowed` does not hold. */
 function unknownKeys(value: unknown, allowed: ReadonlySet<string>, at: string, add: Add): void {
@@ -192,7 +193,7 @@ function unknownKeys(value: unknown, allowed: ReadonlySet<string>, at: string, a
 function checkCondition(condition: unknown, at: string, earlier: Set<string>, add: Add): void {
   const c = condition as WorkflowCondition;
   const keys = isPlainObject(c) ? Object.keys(c).sort().join() : '';
-  const form = CONDITION_FORMS.some((formKeys) => [...formKeys].sort().join() === keys);
+  const form = CONDITION_FORMS.has(keys);
   if (!isPlainObject(c)) {
     add(at, `${at} must be a condition object`);
   } else if (!form) {

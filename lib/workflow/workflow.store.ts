@@ -37,8 +37,8 @@ export interface WorkflowStore {
   abandonedRuns(before: Date): Promise<WorkflowRun[]>;
   /**
    * Completes the schema upgrade that added `idempotency_hash`: fills in the hash of every run
-   * written before it, so their keys are found again. Resolves how many it filled in. Only stores that keep runs
-   * from before that upgrade have it.
+   * written before it. Resolves how many it filled in. Only stores that keep runs from before that
+   * upgrade have it.
    */
   hashOlderKeys?(): Promise<number>;
 }
@@ -209,7 +209,7 @@ export class TypeOrmWorkflowStore implements WorkflowStore {
       if (older) return fromRow(older);
     }
     try {
-      await this.runs.insert(toRow(run));
+      await this.runs.insert({ ...toRow(run), idempotencyHash: hash });
       return run;
     } catch (error) {
       // Another instance used the same idempotency key at the same moment.
@@ -329,7 +329,6 @@ function isUniqueViolation(error: unknown): boolean {
 function toRow(run: WorkflowRun): ObjectLiteral {
   return {
     ...run,
-    idempotencyHash: run.idempotencyKey === null ? null : idempotencyHash(run.idempotencyKey),
     heartbeatAt: run.heartbeatAt?.toISOString() ?? null,
     createdAt: run.createdAt.toISOString(),
     updatedAt: run.updatedAt.toISOString(),
